@@ -19,16 +19,22 @@ if (!process.env.RLHF_STUDIO_CHILD) {
     console.error(`rlhf-studio: no GPU driver found and SwiftShader is unavailable: ${e.message}`);
   }
   if (Object.keys(env).length > 0) {
-    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-      stdio: 'inherit',
-      env: { ...process.env, ...env, RLHF_STUDIO_CHILD: '1' },
-    });
+    const r = spawnSync(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+      {
+        stdio: 'inherit',
+        env: { ...process.env, ...env, RLHF_STUDIO_CHILD: '1' },
+      },
+    );
     process.exit(r.status ?? 1);
   }
 }
 
 if (!existsSync(cli)) {
-  console.error('rlhf-studio: dist-cli/cli.mjs is missing; run `npm run build:cli` (npm install does it too)');
+  console.error(
+    'rlhf-studio: dist-cli/cli.mjs is missing; run `npm run build:cli` (npm install does it too)',
+  );
   process.exit(1);
 }
 const { main } = await import(cli);

@@ -26,7 +26,9 @@ export function ensureSwiftShader() {
       pkgDir = dirname(pkgDir);
     }
   } catch {
-    throw new Error('SwiftShader needs the npm package @sparticuz/chromium (a devDependency): run npm install');
+    throw new Error(
+      'SwiftShader needs the npm package @sparticuz/chromium (a devDependency): run npm install',
+    );
   }
   const tarBytes = brotliDecompressSync(readFileSync(join(pkgDir, 'bin', 'swiftshader.tar.br')));
   const tmp = `${cacheDir}.tmp-${process.pid}`;

@@ -24,7 +24,8 @@ export const info: Command = {
       console.log(`subgroups:    ${a.features.includes('subgroups') ? 'yes' : 'no'}`);
       console.log('limits:');
       for (const [k, v] of Object.entries(a.limits)) {
-        const shown = k.endsWith('Size') && !k.startsWith('subgroup') && v >= 1024 ? `${v} (${fmtBytes(v)})` : `${v}`;
+        const shown =
+          k.endsWith('Size') && !k.startsWith('subgroup') && v >= 1024 ? `${v} (${fmtBytes(v)})` : `${v}`;
         console.log(`  ${k.padEnd(36)} ${shown}`);
       }
     }

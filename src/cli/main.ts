@@ -11,7 +11,7 @@ function help(): string {
     '',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'WebGPU comes from Dawn on the machine\'s Vulkan driver; with no GPU driver, SwiftShader (CPU) is',
+    "WebGPU comes from Dawn on the machine's Vulkan driver; with no GPU driver, SwiftShader (CPU) is",
     'used. RLHF_STUDIO_ADAPTER=swiftshader|system forces one.',
   ].join('\n');
 }

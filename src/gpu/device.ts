@@ -70,7 +70,9 @@ export async function openDevice(gpu: GPU | undefined, label = 'rlhf-studio'): P
   for (const key of LIMIT_KEYS) requiredLimits[key] = adapter.limits[key];
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const device = await adapter.requestDevice({ label, requiredLimits, requiredFeatures });
-  const lost = device.lost.then((info) => new GpuDeviceLostError(info.reason ?? 'unknown', info.message ?? ''));
+  const lost = device.lost.then(
+    (info) => new GpuDeviceLostError(info.reason ?? 'unknown', info.message ?? ''),
+  );
   return { device, summary: summarize(adapter, device), lost };
 }
 
@@ -88,7 +90,8 @@ function summarize(adapter: GPUAdapter, device: GPUDevice): AdapterSummary {
     architecture,
     device: info.device ?? '',
     description: info.description ?? '',
-    isFallback: architecture === 'swiftshader' || Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    isFallback:
+      architecture === 'swiftshader' || Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
     features: [...device.features].sort(),
     limits,
   };

@@ -84,7 +84,10 @@ export class Gpu {
     this.device.pushErrorScope('out-of-memory');
     const buffer = this.device.createBuffer({ label, size, usage: STORAGE_USAGE });
     void this.device.popErrorScope().then((err) => {
-      if (err) this.pendingError ??= new GpuOutOfMemoryError(`GPU out of memory allocating ${label}: ${err.message}`);
+      if (err)
+        this.pendingError ??= new GpuOutOfMemoryError(
+          `GPU out of memory allocating ${label}: ${err.message}`,
+        );
     });
     this.sizes.set(buffer, size);
     this.allocatedBytes += size;
@@ -118,7 +121,13 @@ export class Gpu {
     // queue.writeBuffer runs before any not-yet-submitted commands, so submit those first.
     this.flush();
     const padded = data.byteLength % 4 === 0 ? data : padTo4(data);
-    this.device.queue.writeBuffer(v.buffer, v.offset + byteOffset, padded.buffer, padded.byteOffset, padded.byteLength);
+    this.device.queue.writeBuffer(
+      v.buffer,
+      v.offset + byteOffset,
+      padded.buffer,
+      padded.byteOffset,
+      padded.byteLength,
+    );
   }
 
   /** Records one compute dispatch; work is submitted in batches (flush, read or sync). */
@@ -128,13 +137,18 @@ export class Gpu {
     if (args.uniforms) entries.push({ binding: 0, resource: this.uniformSlot(packUniforms(args.uniforms)) });
     for (const b of args.buffers) {
       const v = asView(b);
-      entries.push({ binding: entries.length, resource: { buffer: v.buffer, offset: v.offset, size: v.size } });
+      entries.push({
+        binding: entries.length,
+        resource: { buffer: v.buffer, offset: v.offset, size: v.size },
+      });
     }
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const [x, y = 1, z = 1] = args.workgroups;
     const maxDim = this.adapter.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxDim || y > maxDim || z > maxDim) {
-      throw new Error(`dispatch ${pipeline.label}: ${x}x${y}x${z} workgroups exceeds ${maxDim} per dimension`);
+      throw new Error(
+        `dispatch ${pipeline.label}: ${x}x${y}x${z} workgroups exceeds ${maxDim} per dimension`,
+      );
     }
     if (x === 0 || y === 0 || z === 0) return;
     const pass = this.computePass();
@@ -160,11 +174,23 @@ export class Gpu {
     if (!this.encoder) return;
     this.endPass();
     for (const { chunk, bytes } of this.stagedChunks) {
-      this.device.queue.writeBuffer(this.uniformChunks[chunk], 0, bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      this.device.queue.writeBuffer(
+        this.uniformChunks[chunk],
+        0,
+        bytes.buffer,
+        bytes.byteOffset,
+        bytes.byteLength,
+      );
     }
     this.stagedChunks = [];
     if (this.uniformOffset > 0) {
-      this.device.queue.writeBuffer(this.uniformChunks[this.uniformChunk], 0, this.uniformStaging, 0, this.uniformOffset);
+      this.device.queue.writeBuffer(
+        this.uniformChunks[this.uniformChunk],
+        0,
+        this.uniformStaging,
+        0,
+        this.uniformOffset,
+      );
     }
     this.uniformChunk = 0;
     this.uniformOffset = 0;
@@ -229,7 +255,10 @@ export class Gpu {
   private uniformSlot(bytes: Uint8Array): GPUBufferBinding {
     if (this.uniformOffset + UNIFORM_SLOT > UNIFORM_CHUNK) {
       // This chunk is full: stage its bytes for the next flush and move on to a fresh one.
-      this.stagedChunks.push({ chunk: this.uniformChunk, bytes: this.uniformStaging.slice(0, this.uniformOffset) });
+      this.stagedChunks.push({
+        chunk: this.uniformChunk,
+        bytes: this.uniformStaging.slice(0, this.uniformOffset),
+      });
       this.uniformChunk++;
       this.uniformOffset = 0;
     }
