@@ -47,7 +47,9 @@ describe('the built studio in headless Chromium', () => {
 describe('a browser without WebGPU', () => {
   test('says what to do instead of failing silently', async () => {
     const bare = await browser.newPage();
-    await bare.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+    await bare.addInitScript(() =>
+      Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }),
+    );
     await bare.goto(inject('baseURL'));
     const note = bare.getByTestId('no-webgpu');
     await note.waitFor({ timeout: 30_000 });
