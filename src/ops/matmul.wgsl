@@ -1,33 +1,206 @@
-// out[BT, OC] = inp[BT, C] @ weight[C, OC] + bias[OC]   (GPT-2 Conv1D layout: weight is [in, out])
-// The simple kernel: one invocation per output element. The reference and the fallback for the
-// tiled kernels.
+// General matrix product, batched, row-major, with leading dimensions:
+//   C[z] = alpha * op(A[z]) @ op(B[z]) + beta * C[z] + bias       for z in 0..batch (workgroup_id.z)
+// op(A) is (M, K): A is stored (M, K) with row stride lda, or (K, M) when TRANS_A.
+// op(B) is (K, N): B is stored (K, N) with row stride ldb, or (N, K) when TRANS_B.
+// C is (M, N) with row stride ldc; bias (N) is broadcast over rows. beta == 0 never reads C, so a
+// poisoned (NaN) output is overwritten cleanly. Batch z starts at z * stride_{a,b,c} elements.
+//
+// Three kernels share this contract:
+//   matmul_naive    one invocation per output; the reference and the fallback
+//   matmul_tiled    (TM*WG_Y) x (4*WG_X) block tile staged through workgroup memory in BK-deep slices,
+//                   each thread owning a TM x 4 register micro-tile read as vec4 from workgroup memory
+//   matmul_register the same TM x 4 micro-tile per thread read straight from global memory
 
 struct Params {
-  BT: u32,
-  C: u32,
-  OC: u32,
+  M: u32,
+  N: u32,
+  K: u32,
+  lda: u32,
+  ldb: u32,
+  ldc: u32,
+  stride_a: u32,
+  stride_b: u32,
+  stride_c: u32,
+  alpha: f32,
+  beta: f32,
   has_bias: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;   // (BT, OC)
-@group(0) @binding(2) var<storage, read> inp: array<f32>;         // (BT, C)
-@group(0) @binding(3) var<storage, read> weight: array<f32>;      // (C, OC)
-@group(0) @binding(4) var<storage, read> bias: array<f32>;        // (OC), read only when has_bias
+@group(0) @binding(1) var<storage, read_write> c: array<f32>;   // (batch, M, ldc)
+@group(0) @binding(2) var<storage, read> a: array<f32>;         // (batch, M, lda) or (batch, K, lda)
+@group(0) @binding(3) var<storage, read> b: array<f32>;         // (batch, K, ldb) or (batch, N, ldb)
+@group(0) @binding(4) var<storage, read> bias: array<f32>;      // (N), read only when has_bias
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+
+// op(A)[m, k] and op(B)[k, n] of the batch starting at `base`; the caller keeps indices in range.
+fn a_at(base: u32, m: u32, k: u32) -> f32 {
+  if (TRANS_A) {
+    return a[base + k * p.lda + m];
+  }
+  return a[base + m * p.lda + k];
+}
+
+fn b_at(base: u32, k: u32, n: u32) -> f32 {
+  if (TRANS_B) {
+    return b[base + n * p.ldb + k];
+  }
+  return b[base + k * p.ldb + n];
+}
+
+// Writes one output: alpha * acc, plus beta * C where beta != 0, plus bias[n] where there is one.
+fn store_c(base: u32, m: u32, n: u32, acc: f32) {
+  let i = base + m * p.ldc + n;
+  var v = p.alpha * acc;
+  if (p.beta != 0.0) {
+    v += p.beta * c[i];
+  }
+  if (p.has_bias != 0u) {
+    v += bias[n];
+  }
+  c[i] = v;
+}
 
 @compute @workgroup_size(8, 8)
-fn matmul_forward_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let o = gid.x;
-  let bt = gid.y;
-  if (o >= p.OC || bt >= p.BT) {
+fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n = gid.x;
+  let m = gid.y;
+  if (m >= p.M || n >= p.N) {
     return;
   }
+  let base_a = gid.z * p.stride_a;
+  let base_b = gid.z * p.stride_b;
   var acc = 0.0;
-  if (p.has_bias != 0u) {
-    acc = bias[o];
+  for (var k = 0u; k < p.K; k++) {
+    acc += a_at(base_a, m, k) * b_at(base_b, k, n);
   }
-  for (var c = 0u; c < p.C; c++) {
-    acc += inp[bt * p.C + c] * weight[c * p.OC + o];
+  store_c(gid.z * p.stride_c, m, n, acc);
+}
+
+// ---- tiled kernels -------------------------------------------------------------------------------
+// Thread (tx, ty) owns rows ty*TM .. ty*TM+TM-1 and columns tx*4 .. tx*4+3 of the block tile.
+// Constraints (checked by the launcher): TM is 4 or 8, and TM*BK and 4*BK divide by WG_X and WG_Y so
+// the A and B slices split evenly over the WG_X*WG_Y threads.
+
+override WG_X: u32 = 16u; // threads along N; the block tile is 4*WG_X columns wide
+override WG_Y: u32 = 16u; // threads along M; the block tile is TM*WG_Y rows tall
+override TM: u32 = 4u; // rows per thread: 4 (64x64 tiles at 16x16 threads) or 8 (128x64)
+override BK: u32 = 16u; // depth of the K slice staged in workgroup memory per step
+const TM_MAX = 8u;
+
+// Slices are stored k-major, [BK][BM] and [BK][BN], so a thread's TM rows (or 4 columns) at one k are
+// consecutive and read as vec4. Each k-row is padded by one vec4: the transposed-layout stores,
+// which walk k across consecutive threads, then land in different banks.
+const PAD = 1u;
+var<workgroup> tile_a: array<vec4<f32>, BK * (TM * WG_Y / 4u + PAD)>;
+var<workgroup> tile_b: array<vec4<f32>, BK * (WG_X + PAD)>;
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn matmul_tiled(
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(local_invocation_index) tid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+) {
+  let BM = TM * WG_Y;
+  let BN = 4u * WG_X;
+  let SA = BM / 4u + PAD; // vec4s per k-row of tile_a
+  let SB = WG_X + PAD; // vec4s per k-row of tile_b
+  let threads = WG_X * WG_Y;
+  let m0 = wid.y * BM;
+  let n0 = wid.x * BN;
+  let base_a = wid.z * p.stride_a;
+  let base_b = wid.z * p.stride_b;
+
+  var acc: array<vec4<f32>, TM_MAX>;
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    // Stage op(A)[m0.., k0..] and op(B)[k0.., n0..]; consecutive threads walk the stored layout's
+    // contiguous axis so global reads coalesce. Outside the matrix the slice holds zeros.
+    for (var r = 0u; r < BM * BK / threads; r++) {
+      let e = r * threads + tid;
+      var mm = e / BK;
+      var kk = e % BK;
+      if (TRANS_A) {
+        kk = e / BM;
+        mm = e % BM;
+      }
+      var v = 0.0;
+      if (m0 + mm < p.M && k0 + kk < p.K) {
+        v = a_at(base_a, m0 + mm, k0 + kk);
+      }
+      tile_a[kk * SA + mm / 4u][mm % 4u] = v;
+    }
+    for (var r = 0u; r < BN * BK / threads; r++) {
+      let e = r * threads + tid;
+      var kk = e / BN;
+      var nn = e % BN;
+      if (TRANS_B) {
+        nn = e / BK;
+        kk = e % BK;
+      }
+      var v = 0.0;
+      if (n0 + nn < p.N && k0 + kk < p.K) {
+        v = b_at(base_b, k0 + kk, n0 + nn);
+      }
+      tile_b[kk * SB + nn / 4u][nn % 4u] = v;
+    }
+    workgroupBarrier();
+
+    for (var kk = 0u; kk < BK; kk++) {
+      let bv = tile_b[kk * SB + lid.x];
+      for (var i = 0u; i < TM / 4u; i++) {
+        let av = tile_a[kk * SA + lid.y * (TM / 4u) + i];
+        acc[4u * i] = fma(vec4(av.x), bv, acc[4u * i]);
+        acc[4u * i + 1u] = fma(vec4(av.y), bv, acc[4u * i + 1u]);
+        acc[4u * i + 2u] = fma(vec4(av.z), bv, acc[4u * i + 2u]);
+        acc[4u * i + 3u] = fma(vec4(av.w), bv, acc[4u * i + 3u]);
+      }
+    }
+    workgroupBarrier();
   }
-  out[bt * p.OC + o] = acc;
+
+  store_tile(wid.z * p.stride_c, m0 + lid.y * TM, n0 + lid.x * 4u, acc);
+}
+
+// Stores a thread's TM x 4 micro-tile whose top-left output is (m, n), skipping what lies outside C.
+fn store_tile(base: u32, m: u32, n: u32, acc: array<vec4<f32>, TM_MAX>) {
+  for (var i = 0u; i < TM; i++) {
+    if (m + i >= p.M) {
+      return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+      if (n + j < p.N) {
+        store_c(base, m + i, n + j, acc[i][j]);
+      }
+    }
+  }
+}
+
+// No workgroup memory: each thread reads its TM rows of op(A) and 4 columns of op(B) per k straight
+// from global memory (the caches do the sharing). Rows and columns past the edge are clamped to the
+// last valid one, so every read is in range; their results are never stored.
+@compute @workgroup_size(WG_X, WG_Y)
+fn matmul_register(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let m = gid.y * TM;
+  let n = gid.x * 4u;
+  if (m >= p.M || n >= p.N) {
+    return;
+  }
+  let base_a = gid.z * p.stride_a;
+  let base_b = gid.z * p.stride_b;
+  var rows: array<u32, TM_MAX>;
+  for (var i = 0u; i < TM; i++) {
+    rows[i] = min(m + i, p.M - 1u);
+  }
+  let cols = min(vec4(n) + vec4(0u, 1u, 2u, 3u), vec4(p.N - 1u));
+
+  var acc: array<vec4<f32>, TM_MAX>;
+  for (var k = 0u; k < p.K; k++) {
+    let bv = vec4(b_at(base_b, k, cols.x), b_at(base_b, k, cols.y), b_at(base_b, k, cols.z), b_at(base_b, k, cols.w));
+    for (var i = 0u; i < TM; i++) {
+      acc[i] = fma(vec4(a_at(base_a, rows[i], k)), bv, acc[i]);
+    }
+  }
+  store_tile(gid.z * p.stride_c, m, n, acc);
 }

@@ -1,5 +1,19 @@
-import { describe, test } from 'vitest';
-import { matmulForwardCpu, matmulForwardNaive } from '../../src/ops/matmul.ts';
+// Expected values: the plain-loop CPU references in src/ops/matmul.ts (float64 accumulation), run on
+// the same seeded inputs. Tolerances cover float32 accumulation over K <= 130 terms of size <= 1.
+import { describe, expect, test } from 'vitest';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import {
+  TILE_128X64,
+  TILE_64X64,
+  matmulCpu,
+  matmulForwardCpu,
+  matmulForwardNaive,
+  matmulWith,
+  resolveShape,
+  type MatmulKernel,
+  type MatmulShape,
+  type TileConfig,
+} from '../../src/ops/matmul.ts';
 import { expectClose, poison, randn, testGpu } from '../helpers/gpu.ts';
 
 describe('matmul forward, naive kernel vs CPU reference', () => {
@@ -26,4 +40,158 @@ describe('matmul forward, naive kernel vs CPU reference', () => {
       expectClose(await gpu.readF32(out, BT * OC), expected, { atol: 1e-5, rtol: 1e-5, what: 'matmul out' });
     });
   }
+});
+
+interface Case {
+  name: string;
+  shape: MatmulShape;
+  bias?: boolean;
+}
+
+// Small, odd, transposed, batched, accumulating; 130x67x37 spans several tiles in M and N and has a
+// K tail past BK = 16.
+const CASES: Case[] = [
+  { name: 'NN 7x40x5 +bias', shape: { M: 7, N: 40, K: 5 }, bias: true },
+  { name: 'NN 33x120x64', shape: { M: 33, N: 120, K: 64 } },
+  { name: 'NT 33x120x64', shape: { M: 33, N: 120, K: 64, transB: true } },
+  { name: 'TN 33x120x64', shape: { M: 33, N: 120, K: 64, transA: true } },
+  { name: 'TT 33x120x64 +bias', shape: { M: 33, N: 120, K: 64, transA: true, transB: true }, bias: true },
+  { name: 'NN 130x67x37', shape: { M: 130, N: 67, K: 37 } },
+  { name: 'TN 67x130x37 alpha=0.5', shape: { M: 67, N: 130, K: 37, transA: true, alpha: 0.5 } },
+  { name: 'batched NT 3x(17x9x13)', shape: { M: 17, N: 9, K: 13, transB: true, batch: 3 } },
+  {
+    name: 'batched NN, padded strides',
+    shape: { M: 5, N: 6, K: 7, batch: 4, strideA: 40, strideB: 50, strideC: 33 },
+  },
+  { name: 'accumulate NT 9x11x70 +bias', shape: { M: 9, N: 11, K: 70, transB: true, beta: 1 }, bias: true },
+  { name: 'accumulate TN beta=-0.5', shape: { M: 20, N: 3, K: 65, transA: true, beta: -0.5 } },
+];
+
+/** Elements each operand spans, for allocating test buffers. */
+function sizes(shape: MatmulShape): { a: number; b: number; c: number } {
+  const s = resolveShape(shape);
+  return {
+    a: (s.batch - 1) * s.strideA + (s.transA ? s.K : s.M) * s.lda,
+    b: (s.batch - 1) * s.strideB + (s.transB ? s.N : s.K) * s.ldb,
+    c: (s.batch - 1) * s.strideC + s.M * s.ldc,
+  };
+}
+
+async function runCase(
+  gpu: Gpu,
+  kernel: MatmulKernel,
+  { shape, bias }: Case,
+  tile?: TileConfig,
+): Promise<number> {
+  const n = sizes(shape);
+  const a = randn(n.a, 11);
+  const b = randn(n.b, 12);
+  const biasData = bias ? randn(shape.N, 13) : null;
+  const accumulate = (shape.beta ?? 0) !== 0;
+  // Accumulating kernels start from real data; the others from NaN, which they must never read.
+  const c0 = accumulate ? randn(n.c, 14) : new Float32Array(n.c).fill(NaN);
+  const out = gpu.upload(c0, 'out');
+  matmulWith(
+    gpu,
+    kernel,
+    { out },
+    { a: gpu.upload(a, 'a'), b: gpu.upload(b, 'b'), bias: biasData && gpu.upload(biasData, 'bias') },
+    shape,
+    tile,
+  );
+  const expected = c0.slice();
+  matmulCpu({ out: expected }, { a, b, bias: biasData }, shape);
+  return expectCloseOrNaN(await gpu.readF32(out, n.c), expected, `${kernel} out`);
+}
+
+/**
+ * expectClose over the elements expected to be numbers; where NaN is expected (poison in the gaps
+ * between padded rows and batches, which are not outputs) the kernel must have left the NaN alone.
+ */
+function expectCloseOrNaN(got: Float32Array, expected: Float32Array, what: string): number {
+  const kept: number[] = [];
+  const want: number[] = [];
+  expected.forEach((e, i) => {
+    if (Number.isNaN(e)) {
+      expect(got[i], `${what}: element ${i} is not an output but was written`).toBeNaN();
+    } else {
+      kept.push(got[i]);
+      want.push(e);
+    }
+  });
+  return expectClose(kept, want, { atol: 2e-5, rtol: 1e-5, what }).maxAbsErr;
+}
+
+// The 8-row micro-tile variants differ from the 4-row ones only in TM (rows of op(A) per thread), so
+// they get the two shapes that cross tile edges in every direction with both layouts of A. Each
+// transpose pair costs a pipeline compile, ~1.3 s on SwiftShader for the tiled kernel.
+const TM8_CASES = CASES.filter((c) => c.name.includes('130'));
+
+const KERNELS: [MatmulKernel, TileConfig | undefined, Case[]][] = [
+  ['naive', undefined, CASES],
+  ['tiled', TILE_64X64, CASES],
+  ['tiled', TILE_128X64, TM8_CASES],
+  ['register', TILE_64X64, CASES],
+  ['register', TILE_128X64, TM8_CASES],
+];
+
+describe('general matmul on the GPU vs CPU reference', () => {
+  for (const [kernel, tile, cases] of KERNELS) {
+    const label = tile ? `${kernel} ${tile.TM * tile.WG_Y}x${4 * tile.WG_X}` : kernel;
+    test(`${label}: ${cases.length} shapes`, async () => {
+      const gpu = await testGpu();
+      let worst = 0;
+      for (const c of cases) {
+        try {
+          worst = Math.max(worst, await runCase(gpu, kernel, c, tile));
+        } catch (e) {
+          throw new Error(`${c.name}: ${(e as Error).message}`);
+        }
+      }
+      console.log(`[matmul] ${label}: max |err| ${worst.toExponential(2)}`);
+    });
+  }
+
+  test('a sub-block bound through Views at 256-byte offsets, with leading dims', async () => {
+    // op(A) = rows 3.. of a (M, 20) slab starting at element 64; B^T = a (N, ldb=50) slab at element
+    // 128; C = a 9x11 window of a (_, 32) slab at element 192. Everything else in C stays NaN.
+    const gpu = await testGpu();
+    const [M, N, K] = [9, 11, 17];
+    const shape: MatmulShape = { M, N, K, transB: true, lda: 20, ldb: 50, ldc: 32 };
+    const aAll = randn(64 + M * 20, 21);
+    const bAll = randn(128 + N * 50, 22);
+    const cAll = new Float32Array(192 + M * 32 + 64).fill(NaN);
+    const aBuf = gpu.upload(aAll, 'a');
+    const bBuf = gpu.upload(bAll, 'b');
+    for (const [kernel, tile] of KERNELS.filter(([, t]) => t !== TILE_128X64)) {
+      const cBuf = gpu.upload(cAll, 'c');
+      const view = (buffer: GPUBuffer, offset: number, total: number) => ({
+        buffer,
+        offset: offset * 4,
+        size: (total - offset) * 4,
+      });
+      matmulWith(
+        gpu,
+        kernel,
+        { out: view(cBuf, 192, cAll.length) },
+        { a: view(aBuf, 64, aAll.length), b: view(bBuf, 128, bAll.length) },
+        shape,
+        tile,
+      );
+      const expected = cAll.slice();
+      matmulCpu({ out: expected.subarray(192) }, { a: aAll.subarray(64), b: bAll.subarray(128) }, shape);
+      expectCloseOrNaN(await gpu.readF32(cBuf, cAll.length), expected, `${kernel} view out`);
+      gpu.destroy(cBuf);
+    }
+  });
+
+  test('rejects operands too small for the shape', async () => {
+    const gpu = await testGpu();
+    const small = gpu.createBuffer(16 * 4, 'small');
+    const out = gpu.createBuffer(64 * 4, 'out');
+    expect(() => matmulWith(gpu, 'tiled', { out }, { a: small, b: small }, { M: 4, N: 4, K: 8 })).toThrow(
+      /a needs 128 bytes, has 64/,
+    );
+    expect(() => resolveShape({ M: 4, N: 4, K: 8, lda: 7 })).toThrow(/lda 7/);
+  });
 });

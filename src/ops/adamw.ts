@@ -1,0 +1,133 @@
+/**
+ * adamw: one optimizer step over the flat parameter block (llm.c's gpt2_update), with
+ * torch.optim.AdamW's arithmetic and defaults; weightDecay = 0 is exactly torch.optim.Adam.
+ *
+ *   params (N), m (N), v (N)  updated in place;  grads (N) read.   All float32.
+ *
+ *   p  = p * (1 - lr * wd)                         decoupled weight decay, first
+ *   m  = beta1 * m + (1 - beta1) * g               (as torch: m.lerp_(g, 1 - beta1))
+ *   v  = beta2 * v + (1 - beta2) * g^2
+ *   p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ *
+ * t is the 1-based step count. Parameters that take no weight decay (biases, layernorms, as
+ * nanoGPT groups them) are a second call over their own View with weightDecay 0.
+ */
+import { f32, type Bindable } from '../gpu/buffers.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import wgsl from './adamw.wgsl';
+
+export interface AdamWConfig {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+/** torch.optim.AdamW's defaults. */
+export const ADAMW_DEFAULTS: AdamWConfig = {
+  lr: 1e-3,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0.01,
+};
+
+/** Step t (1-based) and the hyper-parameters; the ones left out take torch's defaults. */
+export type AdamWStep = Partial<AdamWConfig> & { t: number };
+
+interface StepScalars {
+  decay: number;
+  oneMinusBeta1: number;
+  beta2: number;
+  oneMinusBeta2: number;
+  stepSize: number;
+  bc2Sqrt: number;
+  eps: number;
+}
+
+/**
+ * The per-step scalars, in float64 as PyTorch computes them from Python floats; the kernel and the
+ * CPU reference then round each to float32, as torch does when it applies a Python scalar.
+ */
+function stepScalars(step: AdamWStep): StepScalars {
+  const { t, lr, beta1, beta2, eps, weightDecay } = { ...ADAMW_DEFAULTS, ...step };
+  if (!Number.isInteger(t) || t < 1) throw new Error(`adamw: step t = ${t} must be an integer >= 1`);
+  return {
+    decay: 1 - lr * weightDecay,
+    oneMinusBeta1: 1 - beta1,
+    beta2,
+    oneMinusBeta2: 1 - beta2,
+    stepSize: lr / (1 - beta1 ** t),
+    bc2Sqrt: Math.sqrt(1 - beta2 ** t),
+    eps,
+  };
+}
+
+/**
+ * CPU reference: the same step in plain loops, each operation rounded to float32 in the order
+ * torch's CPU kernels use (bit-exact with torch 2.13 on all but ~1 in 300 elements, off by 1 ulp).
+ */
+export function adamwCpu(
+  { params, m, v }: { params: Float32Array; m: Float32Array; v: Float32Array },
+  { grads }: { grads: Float32Array },
+  { N }: { N: number },
+  step: AdamWStep,
+): void {
+  const r = Math.fround;
+  const s = stepScalars(step);
+  const [decay, omb1, beta2, omb2, stepSize, bc2Sqrt, eps] = [
+    s.decay,
+    s.oneMinusBeta1,
+    s.beta2,
+    s.oneMinusBeta2,
+    s.stepSize,
+    s.bc2Sqrt,
+    s.eps,
+  ].map(r);
+  for (let i = 0; i < N; i++) {
+    const g = grads[i];
+    const p = r(params[i] * decay);
+    // torch's lerp_ and addcmul_ fuse their last multiply-add (a float32 product is exact in float64).
+    m[i] = r(m[i] + omb1 * r(g - m[i]));
+    v[i] = r(r(v[i] * beta2) + r(omb2 * g) * g);
+    const denom = r(r(Math.sqrt(v[i]) / bc2Sqrt) + eps);
+    params[i] = r(p + r(r(-stepSize * m[i]) / denom)); // addcdiv_: p + (value * m) / denom
+  }
+}
+
+/** One AdamW step on the GPU over N elements of params, m, v and grads (buffers or Views). */
+export function adamwUpdate(
+  gpu: Gpu,
+  { params, m, v }: { params: Bindable; m: Bindable; v: Bindable },
+  { grads }: { grads: Bindable },
+  { N }: { N: number },
+  step: AdamWStep,
+): void {
+  const s = stepScalars(step);
+  gpu.dispatch(gpu.pipelines.get(wgsl, 'adamw_update'), {
+    uniforms: [
+      N,
+      f32(s.decay),
+      f32(s.oneMinusBeta1),
+      f32(s.beta2),
+      f32(s.oneMinusBeta2),
+      f32(s.stepSize),
+      f32(s.bc2Sqrt),
+      f32(s.eps),
+    ],
+    buffers: [params, m, v, grads],
+    workgroups: flatGrid(Math.ceil(N / 256)),
+  });
+}
+
+/**
+ * Workgroup counts [x, y] covering `groups` one-dimensional workgroups when that exceeds the
+ * per-dimension limit (65535 on most adapters): x * y >= groups, x <= maxPerDim. Kernels index
+ * element blocks as workgroup_id.y * num_workgroups.x + workgroup_id.x and skip blocks past the end.
+ */
+export function flatGrid(groups: number, maxPerDim = 65535): [number, number] {
+  if (groups <= maxPerDim) return [groups, 1];
+  const y = Math.ceil(groups / maxPerDim);
+  return [Math.ceil(groups / y), y];
+}
