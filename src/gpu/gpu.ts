@@ -169,6 +169,15 @@ export class Gpu {
     this.encoder.copyBufferToBuffer(s.buffer, s.offset, d.buffer, d.offset, n);
   }
 
+  /** Records a zero-fill of a buffer or view (size and offset multiples of 4). */
+  clear(target: Bindable): void {
+    this.throwIfBroken();
+    const v = asView(target);
+    this.endPass();
+    this.encoder ??= this.device.createCommandEncoder();
+    this.encoder.clearBuffer(v.buffer, v.offset, alignUp(v.size, 4));
+  }
+
   /** Submits everything recorded so far. */
   flush(): void {
     if (!this.encoder) return;
