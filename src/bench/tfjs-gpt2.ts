@@ -83,7 +83,7 @@ export function buildTfGpt2(tf: typeof TF, { V, maxT, C, L, NH }: TfGpt2Dims, lr
     }
     const logits = tf.matMul(layerNorm(x, lnfw, lnfb), wte, false, true); // (BT, V)
     // Mean cross-entropy: logsumexp minus the target's logit, gathered from the flattened logits.
-    const flatIdx = tf.range(0, B * T, 1, 'int32').mul(V).add(targets);
+    const flatIdx = tf.range(0, B * T, 1, 'int32').mul(tf.scalar(V, 'int32')).add(targets);
     const picked = tf.gather(logits.flatten(), flatIdx);
     return tf.logSumExp(logits, -1).sub(picked).mean() as TF.Scalar;
   }

@@ -1,6 +1,8 @@
 import type { Command } from './command.ts';
+import { bench } from './bench.ts';
+import { gpt2DumpCommand } from './gpt2-dump.ts';
 import { info } from './info.ts';
 import { ppoMath } from './ppo-math.ts';
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: Command[] = [info, ppoMath];
+export const COMMANDS: Command[] = [info, gpt2DumpCommand, ppoMath, bench];

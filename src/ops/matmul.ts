@@ -24,6 +24,7 @@
 import { f32, asView, type Bindable } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import dbiasWgsl from './matmul-dbias.wgsl';
+import vec4Wgsl from './matmul-vec4.wgsl';
 import wgsl from './matmul.wgsl';
 
 export type Floats = Float32Array | Float64Array;
@@ -157,7 +158,7 @@ export function matmulBackwardCpu(
 
 // ---- GPU launchers ---------------------------------------------------------------------------------
 
-export type MatmulKernel = 'naive' | 'tiled' | 'register';
+export type MatmulKernel = 'naive' | 'tiled' | 'register' | 'vec4';
 
 /** Override constants of matmul_tiled / matmul_register (see matmul.wgsl). */
 export interface TileConfig {
@@ -206,7 +207,17 @@ export interface MatmulIn {
  * runs 8-25x slower and compiles ~7x slower than the register kernel).
  */
 export function matmul(gpu: Gpu, io: MatmulOut, inputs: MatmulIn, shape: MatmulShape): void {
-  matmulWith(gpu, gpu.adapter.isFallback ? 'register' : 'tiled', io, inputs, shape);
+  const fallback = gpu.adapter.isFallback;
+  matmulWith(gpu, fallback ? (vec4Eligible(resolveShape(shape)) ? 'vec4' : 'register') : 'tiled', io, inputs, shape);
+}
+
+/**
+ * Whether matmul-vec4.wgsl can run a shape: one of NN, NT, TN, and every leading dimension and batch
+ * stride a multiple of 4 (Views are 256-byte aligned, so vec4 indices are then exact).
+ */
+export function vec4Eligible(s: ResolvedShape): boolean {
+  if (s.transA && s.transB) return false;
+  return [s.lda, s.ldb, s.ldc, s.strideA, s.strideB, s.strideC].every((x) => x % 4 === 0);
 }
 
 /** The same product with the simple kernel, one invocation per output: the reference and fallback. */
@@ -237,15 +248,25 @@ export function matmulWith(
     if (elements * 4 > bytes) throw new Error(`matmul: ${name} needs ${elements * 4} bytes, has ${bytes}`);
   }
 
-  const constants: Record<string, number> = { TRANS_A: s.transA ? 1 : 0, TRANS_B: s.transB ? 1 : 0 };
+  let constants: Record<string, number> = { TRANS_A: s.transA ? 1 : 0, TRANS_B: s.transB ? 1 : 0 };
   let workgroups: [number, number, number] = [Math.ceil(N / 8), Math.ceil(M / 8), batch];
-  if (kernel !== 'naive') {
+  let pipeline: GPUComputePipeline;
+  if (kernel === 'vec4') {
+    if (!vec4Eligible(s)) throw new Error('matmul: this shape needs leading dimensions and strides that are multiples of 4');
+    const entry = s.transA ? 'matmul_vec4_tn' : s.transB ? 'matmul_vec4_nt' : 'matmul_vec4_nn';
+    pipeline = gpu.pipelines.get(vec4Wgsl, entry);
+    workgroups = [Math.ceil(N / 32), Math.ceil(M / 32), batch];
+    constants = {};
+  } else if (kernel !== 'naive') {
     const t = tile ?? pickTile(M, N, batch);
     checkTile(t, gpu);
     Object.assign(constants, t);
     workgroups = [Math.ceil(N / (4 * t.WG_X)), Math.ceil(M / (t.TM * t.WG_Y)), batch];
+    pipeline = gpu.pipelines.get(wgsl, `matmul_${kernel}`, constants);
+  } else {
+    pipeline = gpu.pipelines.get(wgsl, 'matmul_naive', constants);
   }
-  gpu.dispatch(gpu.pipelines.get(wgsl, `matmul_${kernel}`, constants), {
+  gpu.dispatch(pipeline, {
     uniforms: [
       M,
       N,

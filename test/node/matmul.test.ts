@@ -127,7 +127,33 @@ function expectCloseOrNaN(got: Float32Array, expected: Float32Array, what: strin
 // transpose pair costs a pipeline compile, ~1.3 s on SwiftShader for the tiled kernel.
 const TM8_CASES = CASES.filter((c) => c.name.includes('130'));
 
+// The vec4 kernel takes NN, NT and TN with leading dimensions and batch strides that are multiples of
+// 4: the same shapes with padded leading dimensions (the padding of C must stay NaN), plus the LM
+// head's shapes (odd V = 97 as N with a padded ldc, and as K of the dx product, and as M of dwte).
+const pad4 = (x: number) => Math.ceil(x / 4) * 4;
+const VEC4_CASES: Case[] = [
+  ...CASES.filter((c) => !(c.shape.transA && c.shape.transB)).map((c) => {
+    const r = resolveShape(c.shape);
+    const [lda, ldb, ldc] = [pad4(r.lda), pad4(r.ldb), pad4(r.ldc)];
+    const rowsA = r.transA ? r.K : r.M;
+    const rowsB = r.transB ? r.N : r.K;
+    const batched =
+      r.batch > 1
+        ? {
+            strideA: pad4(Math.max(r.strideA, rowsA * lda)),
+            strideB: pad4(Math.max(r.strideB, rowsB * ldb)),
+            strideC: pad4(Math.max(r.strideC, r.M * ldc)),
+          }
+        : {};
+    return { ...c, name: `${c.name}, ld%4`, shape: { ...c.shape, lda, ldb, ldc, ...batched } };
+  }),
+  { name: 'logits NT 5x97x40 ldc 100', shape: { M: 5, N: 97, K: 40, transB: true, ldc: 100 } },
+  { name: 'dx NN 5x40x97 lda 100', shape: { M: 5, N: 40, K: 97, lda: 100, beta: 1 } },
+  { name: 'dwte TN 97x40x5 lda 100', shape: { M: 97, N: 40, K: 5, transA: true, lda: 100, beta: 1 } },
+];
+
 const KERNELS: [MatmulKernel, TileConfig | undefined, Case[]][] = [
+  ['vec4', undefined, VEC4_CASES],
   ['naive', undefined, CASES],
   ['tiled', TILE_64X64, CASES],
   ['tiled', TILE_128X64, TM8_CASES],
@@ -163,7 +189,7 @@ describe('general matmul on the GPU vs CPU reference', () => {
     const cAll = new Float32Array(192 + M * 32 + 64).fill(NaN);
     const aBuf = gpu.upload(aAll, 'a');
     const bBuf = gpu.upload(bAll, 'b');
-    for (const [kernel, tile] of KERNELS.filter(([, t]) => t !== TILE_128X64)) {
+    for (const [kernel, tile] of KERNELS.filter(([k, t]) => t !== TILE_128X64 && k !== 'vec4')) {
       const cBuf = gpu.upload(cAll, 'c');
       const view = (buffer: GPUBuffer, offset: number, total: number) => ({
         buffer,

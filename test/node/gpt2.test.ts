@@ -1,0 +1,69 @@
+/**
+ * GPT-2 forward and backward on our kernels against Hugging Face transformers (PyTorch, float32):
+ * fixtures made by test/fixtures/scripts/make_gpt2_fixtures.sh with ../shared/reference/
+ * make_gpt2_states.py, in both weight layouts, with plain and left-padded inputs. Tolerances are
+ * ../shared/conformance/README.md's: logits max |err| <= 1e-4 * max(1, max|ref|), loss 1e-5 relative,
+ * each gradient max |err| <= 1e-3 * max|ref|.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, test } from 'vitest';
+import { loadModelDir } from '../../src/cli/model-dir.ts';
+import { gpt2Dump } from '../../src/model/dump.ts';
+import { readSafetensors, tensorToF32 } from '../../src/model/safetensors.ts';
+import { testGpu } from '../helpers/gpu.ts';
+
+function maxAbs(x: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
+  return m;
+}
+
+function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i] - b[i]);
+    m = Number.isNaN(e) ? Infinity : Math.max(m, e);
+  }
+  return m;
+}
+
+const root = 'test/fixtures/gpt2';
+
+describe('GPT-2 on our kernels equals transformers', () => {
+  for (const layout of ['prefix', 'noprefix']) {
+    for (const input of ['plain', 'leftpad']) {
+      test(`${layout} layout, ${input} inputs: logits, loss and every gradient`, async () => {
+        const gpu = await testGpu();
+        const model = loadModelDir(`${root}/${layout}/model`);
+        expect(model.prefixed).toBe(layout === 'prefix');
+        const ref = readSafetensors(readFileSync(`${root}/${layout}/state-${input}.safetensors`)).tensors;
+        const got = await gpt2Dump(gpu, model, ref, { prefixed: model.prefixed });
+
+        const refLogits = tensorToF32(ref.get('logits')!);
+        const logitsErr = maxErr(got.logits, refLogits);
+        expect(logitsErr, 'logits max |err|').toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(refLogits)));
+        const refLoss = tensorToF32(ref.get('loss')!)[0];
+        expect(Math.abs(got.loss - refLoss) / Math.abs(refLoss), 'loss relative error').toBeLessThanOrEqual(1e-5);
+
+        const gradKeys = [...ref.keys()].filter((k) => k.startsWith('grad.'));
+        // The no-prefix reference drops h.N.attn.c_attn.bias along with the h.N.attn.bias buffers (its
+        // filter is endswith("attn.bias")), so every reference gradient must be among ours, not the reverse.
+        expect(got.grads.size).toBeGreaterThanOrEqual(gradKeys.length);
+        expect(got.grads.size).toBe(model.table.entries.length);
+        let worst = 0;
+        for (const key of gradKeys) {
+          const want = tensorToF32(ref.get(key)!);
+          const mine = got.grads.get(key.slice('grad.'.length));
+          expect(mine, `${key} computed`).toBeDefined();
+          const rel = maxErr(mine!.data, want) / maxAbs(want);
+          worst = Math.max(worst, rel);
+          expect(rel, `${key}: max |err| / max |ref|`).toBeLessThanOrEqual(1e-3);
+        }
+        console.log(
+          `[gpt2 ${layout}/${input}] logits max|err| ${logitsErr.toExponential(2)}, loss ${got.loss} vs ${refLoss}, ` +
+            `worst grad err/max ${worst.toExponential(2)}`,
+        );
+      });
+    }
+  }
+});
