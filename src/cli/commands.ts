@@ -3,6 +3,7 @@ import { bench } from './bench.ts';
 import { gpt2DumpCommand } from './gpt2-dump.ts';
 import { info } from './info.ts';
 import { ppoMath } from './ppo-math.ts';
+import { score } from './score.ts';
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: Command[] = [info, gpt2DumpCommand, ppoMath, bench];
+export const COMMANDS: Command[] = [info, gpt2DumpCommand, ppoMath, bench, score];
