@@ -7,10 +7,10 @@
  *   sample["input_ids"] = tokenizer.encode(sample["review"])[: input_size()]
  *   sample["query"] = tokenizer.decode(sample["input_ids"])
  *
- * and a DataLoader with shuffle=True. The random draws are ours (src/data/rng.ts, mulberry32),
+ * and a DataLoader with shuffle=True. The random draws are ours (src/util/random.ts, mulberry32),
  * not numpy's: a seed reproduces our prompts, not TRL's.
  */
-import { mixSeed, mulberry32, randInt, shuffleInPlace } from './rng.ts';
+import { mixSeed, mulberry32, randRange, shuffleInPlace } from '../util/random.ts';
 import { readParquetText } from './parquet-text.ts';
 
 /** The IMDb train split on the Hugging Face Hub (25,000 reviews; columns text, label). */
@@ -103,7 +103,7 @@ export class PromptSet {
     this.decode = tokenizer.decode;
     const next = mulberry32(mixSeed(settings.seed, 1));
     this.lengths = Uint8Array.from(reviews, () =>
-      randInt(next, settings.minTokens, settings.maxTokensExclusive),
+      randRange(next, settings.minTokens, settings.maxTokensExclusive),
     );
   }
 

@@ -2,26 +2,15 @@
  * Fresh GPT-2 weights as transformers' GPT2PreTrainedModel._init_weights makes them: weights from
  * N(0, initializer_range), c_proj weights scaled by 1/sqrt(2 * n_layer), biases 0, layer norms 1/0.
  */
+import { mulberry32, normal } from '../util/random.ts';
 import type { GPT2Config } from './config.ts';
 import { gpt2ParamTable, paramSlice } from './param-table.ts';
-
-/** A seeded standard normal (Box-Muller over mulberry32). */
-export function normalRng(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-}
 
 export function initGPT2Params(cfg: GPT2Config, { seed = 0, valueHead = false } = {}): Float32Array {
   const table = gpt2ParamTable(cfg, { valueHead });
   const params = new Float32Array(table.total);
-  const randn = normalRng(seed);
+  const rng = mulberry32(seed);
+  const randn = () => normal(rng);
   const std = cfg.initializer_range;
   for (const e of table.entries) {
     const x = paramSlice(params, e);

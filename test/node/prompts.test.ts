@@ -16,7 +16,7 @@ import {
   type Prompt,
 } from '../../src/data/prompts.ts';
 import { PromptFileError } from '../../src/data/parquet-text.ts';
-import { mulberry32, randInt } from '../../src/data/rng.ts';
+import { mulberry32, randRange } from '../../src/util/random.ts';
 
 const bytes = new Uint8Array(readFileSync('test/fixtures/prompts/imdb-sample.parquet'));
 const expected = JSON.parse(readFileSync('test/fixtures/prompts/imdb-sample.json', 'utf8')) as {
@@ -105,7 +105,7 @@ describe('queries', () => {
     const next = mulberry32(42);
     const counts = new Map<number, number>();
     for (let i = 0; i < 60_000; i++) {
-      const k = randInt(next, 2, 8);
+      const k = randRange(next, 2, 8);
       counts.set(k, (counts.get(k) ?? 0) + 1);
     }
     expect([...counts.keys()].sort()).toEqual([2, 3, 4, 5, 6, 7]);
