@@ -6,6 +6,9 @@ import { adapterName } from '../gpu/device.ts';
 import { fmtBytes, type Gpu } from '../gpu/gpu.ts';
 import { createNodeGpu, nodeGpu } from '../gpu/node.ts';
 import { GPT2_SMALL, makeGPT2Config, type GPT2Config } from '../model/config.ts';
+import { Generator } from '../model/generate.ts';
+import { GPT2 } from '../model/gpt2.ts';
+import { initGPT2Params } from '../model/init.ts';
 import { matmulGflops } from '../ops/matmul.ts';
 import type { Command } from './command.ts';
 
@@ -110,7 +113,9 @@ export const bench: Command = {
         .map(([k, v]) => `${k} ${typeof v === 'number' ? +v.toPrecision(4) : v}`)
         .join(', ');
       const base = c.baseline ? `  ${c.baseline} ${c.baseline_ms?.toFixed(1)} ms` : '';
-      console.log(`${c.name.padEnd(34)} ours ${c.ours_ms?.toFixed(1)} ms${base}${ratio}${extra ? `  (${extra})` : ''}`);
+      console.log(
+        `${c.name.padEnd(34)} ours ${c.ours_ms?.toFixed(1)} ms${base}${ratio}${extra ? `  (${extra})` : ''}`,
+      );
     };
 
     // 1. matmul throughput at GPT-2's c_fc-like shape.
@@ -173,6 +178,36 @@ export const bench: Command = {
       }
     } else {
       console.log('train step gpt2-124M B8 T24: skipped on a software adapter (--big runs it)');
+    }
+
+    // 4. Generation with the KV cache: 16 prompts of 3..18 tokens, 16 new tokens each, sampled on the
+    //    GPU as TRL's PPO samples (top_k 0, top_p 1); the small GPT-2 above with GPT-2's vocabulary of
+    //    50257 (about 10 s a run on SwiftShader, so at most 3 timed runs there).
+    {
+      const cfg = makeGPT2Config({ ...SMALL, vocab_size: 50257 });
+      const net = new GPT2(gpu, cfg, initGPT2Params(cfg, { seed: 1 }));
+      const gen = new Generator(net);
+      const prompts = Array.from({ length: 16 }, (_, b) =>
+        Array.from({ length: 3 + b }, (_, i) => (b * 7919 + i * 104729) % cfg.vocab_size),
+      );
+      const opts = { maxNewTokens: 16, topK: 0, topP: 1, stopAtEos: false };
+      await gen.generate(prompts, { ...opts, seed: 0 }); // compiles the pipelines
+      let tokens = 0;
+      let seed = 0;
+      const ms = await median(gpu.adapter.isFallback ? Math.min(reps, 3) : reps, async () => {
+        const r = await gen.generate(prompts, { ...opts, seed: ++seed });
+        tokens = r.ids.reduce((n, x) => n + x.length, 0);
+      });
+      report({
+        name: `generate gpt2 C${cfg.n_embd} L${cfg.n_layer} V${cfg.vocab_size} B16 +16`,
+        ours_ms: ms,
+        baseline: null,
+        baseline_ms: null,
+        ratio: null,
+        tokens_per_s: (tokens / ms) * 1000,
+      });
+      gen.dispose();
+      net.dispose();
     }
 
     if (values.json) writeFileSync(values.json, JSON.stringify({ adapter, cases }, null, 2) + '\n');

@@ -1,9 +1,19 @@
 import type { Command } from './command.ts';
 import { bench } from './bench.ts';
+import { exportCommand } from './export.ts';
+import { generateCommand } from './generate.ts';
 import { gpt2DumpCommand } from './gpt2-dump.ts';
 import { info } from './info.ts';
 import { ppoMath } from './ppo-math.ts';
 import { score } from './score.ts';
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: Command[] = [info, gpt2DumpCommand, ppoMath, bench, score];
+export const COMMANDS: Command[] = [
+  info,
+  gpt2DumpCommand,
+  generateCommand,
+  exportCommand,
+  ppoMath,
+  bench,
+  score,
+];

@@ -1,0 +1,41 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { exportHFFolder } from '../model/hf-folder.ts';
+import { gpt2ParamTable } from '../model/param-table.ts';
+import { UsageError, type Command } from './command.ts';
+import { loadModelArgs, MODEL_OPTIONS, MODEL_USAGE } from './generate.ts';
+
+export const exportCommand: Command = {
+  name: 'export',
+  summary: 'write a GPT-2 as a Hugging Face folder (config, model.safetensors, tokenizer files)',
+  usage:
+    'rlhf-studio export (--model DIR | --hub REPO[@REV] | --url BASE) --out DIR2 [--value-head]\n' +
+    `${MODEL_USAGE}\n` +
+    '  --out DIR2           the folder to write (created): what AutoModelForCausalLM.from_pretrained loads\n' +
+    "  --value-head         keep TRL's v_head.summary.* when the source has them",
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        ...MODEL_OPTIONS,
+        out: { type: 'string' },
+        'value-head': { type: 'boolean', default: false },
+      },
+    });
+    if (!values.out) throw new UsageError('--out DIR2 is required');
+    const { loaded, name } = await loadModelArgs(values, { valueHead: values['value-head'] });
+    const valueHead = loaded.valueHeadLoaded;
+    // Without a loaded value head, the block is the plain table's: v_head.* come after it.
+    const params = valueHead ? loaded.params : loaded.params.subarray(0, gpt2ParamTable(loaded.config).total);
+    const files = exportHFFolder(loaded.config, params, { valueHead });
+    mkdirSync(values.out, { recursive: true });
+    for (const [file, bytes] of files) writeFileSync(join(values.out, file), bytes);
+    const { n_embd, n_layer, n_head, vocab_size } = loaded.config;
+    console.log(
+      `wrote ${values.out}: ${[...files.keys()].join(', ')} (from ${name}: n_embd ${n_embd}, n_layer ${n_layer}, ` +
+        `n_head ${n_head}, vocab ${vocab_size}${valueHead ? ', with value head' : ''})`,
+    );
+    return 0;
+  },
+};
