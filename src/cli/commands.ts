@@ -6,6 +6,7 @@ import { gpt2DumpCommand } from './gpt2-dump.ts';
 import { info } from './info.ts';
 import { ppoMath } from './ppo-math.ts';
 import { score } from './score.ts';
+import { train } from './train.ts';
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: Command[] = [
@@ -16,4 +17,5 @@ export const COMMANDS: Command[] = [
   ppoMath,
   bench,
   score,
+  train,
 ];

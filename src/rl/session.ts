@@ -1,0 +1,150 @@
+/**
+ * A training session: everything one PPO run holds on the GPU (policy with value head, frozen
+ * reference, generator), its prompts and reward, and the trainer. The CLI (`rlhf-studio train`) and
+ * the studio's Web Worker drive the same object.
+ */
+import type { Gpu } from '../gpu/gpu.ts';
+import type { GPT2Config } from '../model/config.ts';
+import { Generator } from '../model/generate.ts';
+import { exportHFFolder, type HFFiles } from '../model/hf-folder.ts';
+import { gpt2ParamTable, paramSlice, valueHeadParams } from '../model/param-table.ts';
+import type { LoadedGPT2 } from '../model/safetensors.ts';
+import { mixSeed, mulberry32 } from '../util/random.ts';
+import type { PPOConfig } from './config.ts';
+import { PolicyWithValueHead, ReferenceModel } from './policy.ts';
+import { PPOTrainer, TRL_SENTIMENT_ROLLOUT, type RewardFn, type RolloutSettings, type StepResult } from './trainer.ts';
+
+/** Where queries come from: batch `step` of `B` token lists (e.g. a PromptSet). */
+export interface QuerySource {
+  batch(step: number, B: number): { tokens: number[] }[];
+}
+
+/** How responses are sampled: TRL's example uses top_k 0, top_p 1, temperature 1. */
+export interface SamplingSettings {
+  temperature: number;
+  topK: number;
+  topP: number;
+}
+
+export const TRL_SAMPLING: SamplingSettings = { temperature: 1, topK: 0, topP: 1 };
+
+export interface SessionSpec {
+  model: LoadedGPT2;
+  reward: RewardFn;
+  prompts: QuerySource;
+  decode: (ids: number[]) => string;
+  config: PPOConfig;
+  rollout?: RolloutSettings;
+  sampling?: SamplingSettings;
+}
+
+/**
+ * The model's parameters laid out with TRL's value head. A head from the file is kept; otherwise it
+ * is initialised as torch's nn.Linear(n_embd, 1): weight and bias from U(-1/sqrt(C), 1/sqrt(C)).
+ */
+export function withValueHead(model: LoadedGPT2, seed: number): Float32Array {
+  if (model.table.valueHead && model.valueHeadLoaded) return model.params;
+  const table = gpt2ParamTable(model.config, { valueHead: true });
+  const params = new Float32Array(table.total);
+  params.set(model.params.subarray(0, Math.min(model.params.length, table.total)));
+  const { vw, vb } = valueHeadParams(table);
+  const bound = 1 / Math.sqrt(model.config.n_embd);
+  const rng = mulberry32(mixSeed(seed, 0x7e4d));
+  for (const e of [vw, vb]) {
+    const x = paramSlice(params, e);
+    for (let i = 0; i < x.length; i++) x[i] = (rng() * 2 - 1) * bound;
+  }
+  return params;
+}
+
+export class TrainingSession {
+  readonly config: GPT2Config;
+  readonly policy: PolicyWithValueHead;
+  readonly ref: ReferenceModel;
+  readonly trainer: PPOTrainer;
+  private readonly policyGen: Generator;
+  private readonly refGen: Generator;
+  private readonly sampling: SamplingSettings;
+
+  constructor(
+    readonly gpu: Gpu,
+    private readonly spec: SessionSpec,
+  ) {
+    const { model, config } = spec;
+    this.config = model.config;
+    const params = withValueHead(model, config.seed);
+    const baseTotal = gpt2ParamTable(model.config).total;
+    this.policy = new PolicyWithValueHead(gpu, model.config, params, { learningRate: config.learning_rate });
+    // The reference is the starting policy without its value head; it shares no buffer with the policy.
+    this.ref = new ReferenceModel(gpu, model.config, params.slice(0, baseTotal));
+    this.policyGen = new Generator(this.policy.net);
+    this.refGen = new Generator(this.ref.net);
+    this.sampling = spec.sampling ?? TRL_SAMPLING;
+    this.trainer = new PPOTrainer(
+      {
+        gpu,
+        policy: this.policy,
+        ref: this.ref,
+        generate: (queries, maxNew) => this.sample(this.policyGen, queries, maxNew),
+        reward: spec.reward,
+        decode: spec.decode,
+      },
+      config,
+      spec.rollout ?? TRL_SENTIMENT_ROLLOUT,
+    );
+  }
+
+  get step(): number {
+    return this.trainer.stepCount;
+  }
+
+  /** One PPO step on the next batch of prompts. */
+  async trainStep(): Promise<StepResult> {
+    const B = this.spec.config.batch_size;
+    const queries = this.spec.prompts.batch(this.trainer.stepCount, B).map((p) => p.tokens);
+    return this.trainer.step(queries);
+  }
+
+  /** The reference model's and the policy's continuations of one prompt, and their rewards. */
+  async compare(prompt: number[], maxNewTokens: number): Promise<{ ref: Continuation; policy: Continuation }> {
+    const [refIds] = await this.sample(this.refGen, [prompt], maxNewTokens);
+    const [policyIds] = await this.sample(this.policyGen, [prompt], maxNewTokens);
+    const texts = [refIds, policyIds].map((ids) => this.spec.decode(prompt) + this.spec.decode(ids));
+    const [refScore, policyScore] = await this.spec.reward(texts);
+    return {
+      ref: { ids: refIds, text: this.spec.decode(refIds), score: refScore },
+      policy: { ids: policyIds, text: this.spec.decode(policyIds), score: policyScore },
+    };
+  }
+
+  /** The fine-tuned policy as a Hugging Face folder (value head included, as TRL saves it). */
+  async exportFolder(): Promise<HFFiles> {
+    return exportHFFolder(this.config, await this.policy.readParams(), { valueHead: true });
+  }
+
+  dispose(): void {
+    this.policy.dispose();
+    this.ref.dispose();
+  }
+
+  private sampleCalls = 0;
+
+  private async sample(gen: Generator, queries: number[][], maxNew: number): Promise<number[][]> {
+    const r = await gen.generate(queries, {
+      maxNewTokens: maxNew,
+      temperature: this.sampling.temperature,
+      topK: this.sampling.topK,
+      topP: this.sampling.topP,
+      seed: mixSeed(this.spec.config.seed, this.sampleCalls++),
+      // TRL's generate keeps a response up to and including its first EOS.
+      stopAtEos: true,
+    });
+    return r.ids;
+  }
+}
+
+export interface Continuation {
+  ids: number[];
+  text: string;
+  score: number;
+}
