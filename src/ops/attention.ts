@@ -28,7 +28,20 @@ export interface AttentionDims {
 
 export type MaskedRows = 'uniform' | 'zero';
 
+/**
+ * The GPU kernels: 'rows' gives one invocation to each query row (and each key row's 4-channel group
+ * in backward), with vec4 loads and no barriers; it needs HS % 4 == 0. 'workgroup' gives one workgroup
+ * to each row, for any HS. attentionKernel picks 'rows' where it can.
+ */
+export type AttentionKernel = 'rows' | 'workgroup';
+
 const MAX_HS = 256; // attention.wgsl's row_vec
+const WG_ROWS = 64; // attention.wgsl's WG_ROWS
+
+/** The kernels attentionForward and attentionBackward use unless told: 'rows' where HS % 4 == 0. */
+export function attentionKernel({ C, NH }: AttentionDims): AttentionKernel {
+  return (C / NH) % 4 === 0 ? 'rows' : 'workgroup';
+}
 
 /** Key j is visible to query t in batch row b. */
 function allowed(mask: Mask | null, T: number, b: number, t: number, j: number): boolean {
@@ -120,12 +133,14 @@ export function attentionForward(
   { qkv, mask }: { qkv: Bindable; mask: Bindable | null },
   dims: AttentionDims,
   maskedRows: MaskedRows = 'uniform',
+  kernel: AttentionKernel = attentionKernel(dims),
 ): void {
-  gpu.dispatch(gpu.pipelines.get(wgsl, 'attention_forward'), {
+  const rows = checkKernel(kernel, dims);
+  gpu.dispatch(gpu.pipelines.get(wgsl, rows ? 'attention_forward_vec4' : 'attention_forward'), {
     uniforms: uniforms(dims, mask !== null, maskedRows === 'uniform'),
     // With no mask, qkv is bound in its place; the kernel never reads it.
     buffers: [qkv, mask ?? qkv, att, out],
-    workgroups: [dims.T, dims.NH, dims.B],
+    workgroups: rows ? [Math.ceil(dims.T / WG_ROWS), dims.NH, dims.B] : [dims.T, dims.NH, dims.B],
   });
 }
 
@@ -135,15 +150,35 @@ export function attentionBackward(
   { dqkv, dpreatt }: { dqkv: Bindable; dpreatt: Bindable },
   { dout, qkv, att, mask }: { dout: Bindable; qkv: Bindable; att: Bindable; mask: Bindable | null },
   dims: AttentionDims,
+  kernel: AttentionKernel = attentionKernel(dims),
 ): void {
+  const { T, C, NH, B } = dims;
   const args = {
     // The fill of fully masked rows only matters to the forward; backward reads it from att.
     uniforms: uniforms(dims, mask !== null, false),
     buffers: [qkv, mask ?? qkv, att, dout, dpreatt, dqkv],
-    workgroups: [dims.T, dims.NH, dims.B] as const,
   };
-  gpu.dispatch(gpu.pipelines.get(wgsl, 'attention_backward_query'), args);
-  gpu.dispatch(gpu.pipelines.get(wgsl, 'attention_backward_key'), args);
+  if (checkKernel(kernel, dims)) {
+    const keyGroups = (T * C) / NH / 4; // (key row, 4 channels) pairs per head
+    gpu.dispatch(gpu.pipelines.get(wgsl, 'attention_backward_query_vec4'), {
+      ...args,
+      workgroups: [Math.ceil(T / WG_ROWS), NH, B],
+    });
+    gpu.dispatch(gpu.pipelines.get(wgsl, 'attention_backward_key_vec4'), {
+      ...args,
+      workgroups: [Math.ceil(keyGroups / WG_ROWS), NH, B],
+    });
+  } else {
+    gpu.dispatch(gpu.pipelines.get(wgsl, 'attention_backward_query'), { ...args, workgroups: [T, NH, B] });
+    gpu.dispatch(gpu.pipelines.get(wgsl, 'attention_backward_key'), { ...args, workgroups: [T, NH, B] });
+  }
+}
+
+/** True for the 'rows' kernels; throws if they cannot take these dims. */
+function checkKernel(kernel: AttentionKernel, { C, NH }: AttentionDims): boolean {
+  if (kernel === 'rows' && (C / NH) % 4 !== 0)
+    throw new Error(`attention: the 'rows' kernels need HS % 4 == 0, got HS=${C / NH}`);
+  return kernel === 'rows';
 }
 
 function uniforms({ T, C, NH }: AttentionDims, hasMask: boolean, fillMaskedRows: boolean): (number | F32)[] {

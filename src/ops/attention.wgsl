@@ -11,7 +11,13 @@
 //   datt[t,j] = dout_t . v_j
 //   dpreatt[t,j] = att[t,j] (datt[t,j] - sum_j' att[t,j'] datt[t,j'])   for allowed j, else 0
 //   dq_t += scale sum_j dpreatt[t,j] k_j;  dk_j += scale sum_t dpreatt[t,j] q_t;  dv_j += sum_t att[t,j] dout_t
-// Each kernel gives one workgroup to one (b, h, row) and sums in a fixed order: no atomics.
+// Every sum runs in a fixed order: no atomics. Two kernel sets:
+//   *_vec4 (HS % 4 == 0): one invocation per query row (forward, backward_query) or per (key row,
+//     4 channels) (backward_key), with no barriers and vec4 loads over the head's channels. The
+//     invocations of a workgroup take consecutive rows of one head, so they read the same key and value
+//     rows at the same time.
+//   the others (any HS): one workgroup per (b, h, row), keys and channels strided over invocations,
+//     with workgroup-memory reductions.
 
 struct Params {
   T: u32,
@@ -33,6 +39,10 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> dpreatt: array<f32>; // (B, NH, T, T), scratch
 @group(0) @binding(5) var<storage, read> dpreatt_in: array<f32>;   // (B, NH, T, T), as left by the query pass
 @group(0) @binding(6) var<storage, read_write> dqkv: array<f32>;   // (B, T, 3C)
+@group(0) @binding(1) var<storage, read> qkv4: array<vec4<f32>>;         // (B, T, 3C/4)
+@group(0) @binding(4) var<storage, read_write> out4: array<vec4<f32>>;   // (B, T, C/4)
+@group(0) @binding(4) var<storage, read> dout4: array<vec4<f32>>;        // (B, T, C/4)
+@group(0) @binding(6) var<storage, read_write> dqkv4: array<vec4<f32>>;  // (B, T, 3C/4)
 
 const WG = 64u;
 const MAX_HS = 256u;
@@ -216,4 +226,148 @@ fn attention_backward_key(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
     dqkv[dk + i] += acc_k * p.scale;
     dqkv[dv + i] += acc_v;
   }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The vec4 kernels (HS % 4 == 0). Offsets below are in vec4s.
+
+const WG_ROWS = 64u;
+const LOWEST = -3.402823e38;
+
+// a . b over one head's HS channels: two rows of qkv4 (head_dot), a row of dout4 and one of qkv4
+// (head_dot_dout).
+fn head_dot(a: u32, b: u32) -> f32 {
+  var s = 0.0;
+  for (var i = 0u; i < p.HS / 4u; i++) {
+    s += dot(qkv4[a + i], qkv4[b + i]);
+  }
+  return s;
+}
+
+fn head_dot_dout(a: u32, b: u32) -> f32 {
+  var s = 0.0;
+  for (var i = 0u; i < p.HS / 4u; i++) {
+    s += dot(dout4[a + i], qkv4[b + i]);
+  }
+  return s;
+}
+
+// Scores, softmax and att @ v for query row t = gid.x. grid: (ceil(T / WG_ROWS), NH, B)
+@compute @workgroup_size(WG_ROWS)
+fn attention_forward_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  let h = gid.y;
+  let b = gid.z;
+  let T = p.T;
+  if (t >= T) {
+    return;
+  }
+  let row = ((b * p.NH + h) * T + t) * T;
+  let q = qkv_at(b, t, 0u, h) / 4u;
+  // Raw scores of allowed keys go into att, then their exps; an invocation only rereads its own row.
+  var row_max = LOWEST;
+  var count = 0u;
+  for (var j = 0u; j <= t; j++) {
+    if (allowed(b, t, j)) {
+      let s = head_dot(q, qkv_at(b, j, 1u, h) / 4u) * p.scale;
+      att[row + j] = s;
+      row_max = max(row_max, s);
+      count++;
+    }
+  }
+  var sum = 0.0;
+  for (var j = 0u; j <= t; j++) {
+    if (allowed(b, t, j)) {
+      let e = exp(att[row + j] - row_max);
+      att[row + j] = e;
+      sum += e;
+    }
+  }
+  let inv_sum = 1.0 / sum; // inf when count == 0, then never selected
+  let fill = select(0.0, 1.0 / f32(T), count == 0u && p.masked_fill == 1u);
+  for (var j = 0u; j < T; j++) {
+    att[row + j] = select(fill, att[row + j] * inv_sum, allowed(b, t, j));
+  }
+  // Keys past t have weight 0 unless the row was filled.
+  let key_end = select(t + 1u, T, fill != 0.0);
+  let o = ((b * T + t) * p.C + h * p.HS) / 4u;
+  for (var c = 0u; c < p.HS / 4u; c++) {
+    var acc = vec4<f32>(0.0);
+    for (var j = 0u; j < key_end; j++) {
+      acc += att[row + j] * qkv4[qkv_at(b, j, 2u, h) / 4u + c];
+    }
+    out4[o + c] = acc;
+  }
+}
+
+// Backward for query row t = gid.x: dpreatt (the score gradients) and dq.
+// grid: (ceil(T / WG_ROWS), NH, B)
+@compute @workgroup_size(WG_ROWS)
+fn attention_backward_query_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  let h = gid.y;
+  let b = gid.z;
+  let T = p.T;
+  if (t >= T) {
+    return;
+  }
+  let row = ((b * p.NH + h) * T + t) * T;
+  let o = ((b * T + t) * p.C + h * p.HS) / 4u;
+  // datt for allowed keys, parked in dpreatt.
+  var att_dot_datt = 0.0;
+  for (var j = 0u; j <= t; j++) {
+    if (allowed(b, t, j)) {
+      let d = head_dot_dout(o, qkv_at(b, j, 2u, h) / 4u);
+      dpreatt[row + j] = d;
+      att_dot_datt += att_in[row + j] * d;
+    }
+  }
+  for (var j = 0u; j < T; j++) {
+    var g = 0.0;
+    if (allowed(b, t, j)) {
+      g = att_in[row + j] * (dpreatt[row + j] - att_dot_datt);
+    }
+    dpreatt[row + j] = g;
+  }
+  let dq = qkv_at(b, t, 0u, h) / 4u;
+  for (var c = 0u; c < p.HS / 4u; c++) {
+    var acc = vec4<f32>(0.0);
+    for (var j = 0u; j <= t; j++) {
+      acc += dpreatt[row + j] * qkv4[qkv_at(b, j, 1u, h) / 4u + c];
+    }
+    dqkv4[dq + c] += acc * p.scale;
+  }
+}
+
+// Backward for key row j and channels 4c..4c+3, gid.x = j * HS/4 + c: dk and dv, summing over query
+// rows t in increasing order. grid: (ceil(T * HS/4 / WG_ROWS), NH, B)
+@compute @workgroup_size(WG_ROWS)
+fn attention_backward_key_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let HS4 = p.HS / 4u;
+  let j = gid.x / HS4;
+  let c = gid.x % HS4;
+  let h = gid.y;
+  let b = gid.z;
+  let T = p.T;
+  if (j >= T) {
+    return;
+  }
+  let head = (b * p.NH + h) * T * T;
+  // dk: the rows t >= j, if key j is not padded (allowed(b, t, j) for every such t).
+  var acc_k = vec4<f32>(0.0);
+  if (allowed(b, j, j)) {
+    for (var t = j; t < T; t++) {
+      acc_k += dpreatt_in[head + t * T + j] * qkv4[qkv_at(b, t, 0u, h) / 4u + c];
+    }
+  }
+  // dv: the same rows, plus any row t < j with the 1/T fill.
+  var acc_v = vec4<f32>(0.0);
+  for (var t = 0u; t < T; t++) {
+    let a = att_in[head + t * T + j];
+    if (a != 0.0) {
+      acc_v += a * dout4[((b * T + t) * p.C + h * p.HS) / 4u + c];
+    }
+  }
+  dqkv4[qkv_at(b, j, 1u, h) / 4u + c] += acc_k * p.scale;
+  dqkv4[qkv_at(b, j, 2u, h) / 4u + c] += acc_v;
 }

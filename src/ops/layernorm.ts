@@ -7,7 +7,9 @@
  */
 import { alignUp, asView, f32, type Bindable } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import wgslSubgroups from './layernorm-subgroups.wgsl';
 import wgsl from './layernorm.wgsl';
+import { bestReduction, type Reduction } from './reduction.ts';
 
 type Floats = Float32Array | Float64Array;
 
@@ -15,10 +17,13 @@ export interface LayernormDims {
   B: number;
   T: number;
   C: number;
+  /** Added to the variance in forward; default LAYERNORM_EPS (DistilBERT/BERT use 1e-12). */
+  eps?: number;
 }
 
 export const LAYERNORM_EPS = 1e-5;
 const WG_C = 64; // layernorm.wgsl's per-channel and per-row-invocation workgroup size
+const WG_ROW = 64; // layernorm.wgsl's row-kernel workgroup size
 const ROWS_PER_CHUNK = 32; // rows summed by one invocation in the first dweight/dbias pass
 const VIEW_ALIGN = 256; // minStorageBufferOffsetAlignment
 
@@ -26,7 +31,7 @@ const VIEW_ALIGN = 256; // minStorageBufferOffsetAlignment
 export function layernormForwardCpu(
   { out, mean, rstd }: { out: Floats; mean: Floats; rstd: Floats },
   { inp, weight, bias }: { inp: Floats; weight: Floats; bias: Floats },
-  { B, T, C }: LayernormDims,
+  { B, T, C, eps = LAYERNORM_EPS }: LayernormDims,
 ): void {
   for (let r = 0; r < B * T; r++) {
     const x = r * C;
@@ -35,7 +40,7 @@ export function layernormForwardCpu(
     m /= C;
     let v = 0;
     for (let c = 0; c < C; c++) v += (inp[x + c] - m) ** 2;
-    const rs = 1 / Math.sqrt(v / C + LAYERNORM_EPS);
+    const rs = 1 / Math.sqrt(v / C + eps);
     for (let c = 0; c < C; c++) out[x + c] = (inp[x + c] - m) * rs * weight[c] + bias[c];
     mean[r] = m;
     rstd[r] = rs;
@@ -85,14 +90,21 @@ interface ForwardInputs {
   bias: Bindable; // (C)
 }
 
-/** One workgroup per row, reductions in workgroup memory. */
+/**
+ * The row kernels: vec4 loads, layernormRowLanes(C) invocations per row, several rows per workgroup
+ * when C is small; with one row per workgroup the sums are finished as `reduction` says. A C that is
+ * not a multiple of 4 takes the naive kernel.
+ */
 export function layernormForward(
   gpu: Gpu,
   outs: ForwardArgs,
   ins: ForwardInputs,
-  { B, T, C }: LayernormDims,
+  dims: LayernormDims,
+  reduction: Reduction = bestReduction(gpu),
 ): void {
-  forward(gpu, 'layernorm_forward', outs, ins, { B, T, C }, [T, B]);
+  if (dims.C % 4 !== 0) return layernormForwardNaive(gpu, outs, ins, dims);
+  const k = rowKernel(gpu, dims, reduction);
+  forward(gpu, k.code, 'layernorm_forward_vec4', outs, ins, dims, k.grid, k.constants);
 }
 
 /** The simple kernel: one invocation per row. */
@@ -102,19 +114,42 @@ export function layernormForwardNaive(
   ins: ForwardInputs,
   dims: LayernormDims,
 ): void {
-  forward(gpu, 'layernorm_forward_naive', outs, ins, dims, [Math.ceil((dims.B * dims.T) / WG_C)]);
+  forward(gpu, wgsl, 'layernorm_forward_naive', outs, ins, dims, [Math.ceil((dims.B * dims.T) / WG_C)], {});
+}
+
+/** Invocations per row in the row kernels: a power of two in [4, 64] giving each about 4 vec4s. */
+export function layernormRowLanes(C: number): number {
+  return Math.min(WG_ROW, Math.max(4, 2 ** Math.ceil(Math.log2(C / 16))));
+}
+
+interface RowKernel {
+  code: string;
+  constants: Record<string, number>;
+  grid: [number, number];
+}
+
+/** The row kernels' WGSL, overrides and grid; the subgroup ones take whole workgroups per row. */
+function rowKernel(gpu: Gpu, { B, T, C }: LayernormDims, reduction: Reduction): RowKernel {
+  const lanes = layernormRowLanes(C);
+  const n = Math.ceil((B * T * lanes) / WG_ROW); // workgroups
+  const max = gpu.adapter.limits.maxComputeWorkgroupsPerDimension;
+  const grid: [number, number] = n <= max ? [n, 1] : [max, Math.ceil(n / max)];
+  if (lanes === WG_ROW && reduction === 'subgroups') return { code: wgslSubgroups, constants: {}, grid };
+  return { code: wgsl, constants: { ROW_LANES: lanes }, grid };
 }
 
 function forward(
   gpu: Gpu,
+  code: string,
   entry: string,
   { out, mean, rstd }: ForwardArgs,
   { inp, weight, bias }: ForwardInputs,
-  { B, T, C }: LayernormDims,
+  { B, T, C, eps = LAYERNORM_EPS }: LayernormDims,
   workgroups: [number, number?],
+  constants: Record<string, number>,
 ): void {
-  gpu.dispatch(gpu.pipelines.get(wgsl, entry), {
-    uniforms: [B * T, C, f32(LAYERNORM_EPS), 0],
+  gpu.dispatch(gpu.pipelines.get(code, entry, constants), {
+    uniforms: [B * T, C, f32(eps), 0],
     buffers: [inp, weight, bias, out, mean, rstd],
     workgroups,
   });
@@ -135,8 +170,9 @@ export function layernormBackwardScratchBytes({ B, T, C }: LayernormDims): numbe
 }
 
 /**
- * dinp += with one workgroup per row; dweight +=, dbias += in two passes through `scratch` (at least
- * layernormBackwardScratchBytes; its offset a multiple of 256), whose contents it overwrites.
+ * dinp += with the kernel layernormForward would pick; dweight +=, dbias += in two passes through
+ * `scratch` (at least layernormBackwardScratchBytes; its offset a multiple of 256), whose contents it
+ * overwrites.
  */
 export function layernormBackward(
   gpu: Gpu,
@@ -148,13 +184,20 @@ export function layernormBackward(
   }: { dinp: Bindable; dweight: Bindable; dbias: Bindable; scratch: Bindable },
   { dout, inp, weight, mean, rstd }: BackwardInputs,
   { B, T, C }: LayernormDims,
+  reduction: Reduction = bestReduction(gpu),
 ): void {
   const uniforms = [B * T, C, f32(LAYERNORM_EPS), ROWS_PER_CHUNK];
-  gpu.dispatch(gpu.pipelines.get(wgsl, 'layernorm_backward_dinp'), {
-    uniforms,
-    buffers: [inp, weight, dout, dinp, mean, rstd],
-    workgroups: [T, B],
-  });
+  const k = C % 4 === 0 ? rowKernel(gpu, { B, T, C }, reduction) : null;
+  gpu.dispatch(
+    k
+      ? gpu.pipelines.get(k.code, 'layernorm_backward_dinp_vec4', k.constants)
+      : gpu.pipelines.get(wgsl, 'layernorm_backward_dinp_naive'),
+    {
+      uniforms,
+      buffers: [inp, weight, dout, dinp, mean, rstd],
+      workgroups: k ? k.grid : [Math.ceil((B * T) / WG_C)],
+    },
+  );
   const K = Math.ceil((B * T) / ROWS_PER_CHUNK);
   const s = asView(scratch);
   const part = K * C * 4;

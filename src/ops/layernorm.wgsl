@@ -5,6 +5,12 @@
 //   dinp[r,c] += (g[c] - mean_c(g) - norm[r,c] * mean_c(g * norm[r])) * rstd[r]
 //   dweight[c] += sum_r dout[r,c] * norm[r,c],  dbias[c] += sum_r dout[r,c]
 // Every reduction runs in a fixed order (no atomics), so results are bitwise reproducible.
+// The row kernels read vec4s (C % 4 == 0). A workgroup of WG_ROW invocations takes WG_ROW / ROW_LANES
+// rows, ROW_LANES consecutive invocations per row (the launcher sizes ROW_LANES to C: a few vec4s per
+// invocation, so small rows do not leave most of a workgroup idle). Each invocation sums its strided
+// share of its row; the partials go through workgroup memory with one barrier per reduction, and
+// every invocation of a row adds up the row's partials in order (layernorm-subgroups.wgsl, for one
+// row per workgroup, does that last step with subgroupAdd). The naive kernels take any C.
 // Each buffer keeps one binding number in every entry point that uses it; distinct variables share a
 // number only between entry points that never use both.
 
@@ -26,6 +32,12 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> dinp: array<f32>;       // (B*T, C)
 @group(0) @binding(2) var<storage, read_write> dweight: array<f32>;    // (C)
 @group(0) @binding(4) var<storage, read_write> dbias: array<f32>;      // (C)
+@group(0) @binding(1) var<storage, read> inp4: array<vec4<f32>>;        // (B*T, C/4)
+@group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>;     // (C/4)
+@group(0) @binding(3) var<storage, read> bias4: array<vec4<f32>>;       // (C/4)
+@group(0) @binding(4) var<storage, read_write> out4: array<vec4<f32>>;  // (B*T, C/4)
+@group(0) @binding(3) var<storage, read> dout4: array<vec4<f32>>;       // (B*T, C/4)
+@group(0) @binding(4) var<storage, read_write> dinp4: array<vec4<f32>>; // (B*T, C/4)
 @group(0) @binding(2) var<storage, read_write> part_dweight: array<f32>; // (chunks, C)
 @group(0) @binding(4) var<storage, read_write> part_dbias: array<f32>;   // (chunks, C)
 
@@ -38,48 +50,54 @@ struct ReduceParams {
 @group(0) @binding(1) var<storage, read_write> sum_out: array<f32>;    // (C)
 @group(0) @binding(2) var<storage, read> parts: array<f32>;            // (K, C)
 
-const WG = 128u; // row kernels: one workgroup per row
-const WG_C = 64u; // channel kernels: one invocation per channel
+const WG_ROW = 64u; // row kernels: invocations per workgroup
+const WG_C = 64u; // channel kernels and naive row kernels: one invocation per channel or row
+override ROW_LANES: u32 = 64u; // row kernels: invocations per row, a power of two <= WG_ROW
 
-var<workgroup> red: array<f32, WG>;
+// Two slots, so that a second reduction never overwrites partials another invocation is still reading.
+var<workgroup> red: array<array<vec2<f32>, WG_ROW>, 2>;
 
-// Sum of v over the workgroup, as a fixed tree. Call from uniform control flow.
-fn block_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
+// Sum of v over the ROW_LANES invocations of lid's row, in invocation order, the same in each of them.
+// Call from uniform control flow, at most once per slot.
+fn row_sum(v: vec2<f32>, lid: u32, slot: u32) -> vec2<f32> {
+  red[slot][lid] = v;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
+  let first = lid - lid % ROW_LANES;
+  var s = vec2<f32>(0.0);
+  for (var i = 0u; i < ROW_LANES; i++) {
+    s += red[slot][first + i];
   }
-  let total = red[0];
-  workgroupBarrier(); // everyone has read red[0] before the next block_sum overwrites it
-  return total;
+  return s;
 }
 
-// One workgroup per row. grid: (T, B)
-@compute @workgroup_size(WG)
-fn layernorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                     @builtin(local_invocation_id) lid: vec3<u32>) {
-  let r = wid.y * nwg.x + wid.x;
-  let C = p.C;
-  let x = r * C;
-  var s = 0.0;
-  for (var c = lid.x; c < C; c += WG) {
-    s += inp[x + c];
+// The row of invocation lid in workgroup (wid.x, wid.y); p.rows or more for the idle tail.
+fn row_of(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * (WG_ROW / ROW_LANES) + lid / ROW_LANES;
+}
+
+// grid: ceil(B*T / (WG_ROW / ROW_LANES)) workgroups, as (x, y) when more than fit in x.
+@compute @workgroup_size(WG_ROW)
+fn layernorm_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                          @builtin(local_invocation_index) lid: u32) {
+  let r = row_of(wid, nwg, lid);
+  let C4 = select(0u, p.C / 4u, r < p.rows); // past the last row: no loads, no stores
+  let x = r * C4;
+  let k = lid % ROW_LANES;
+  var s = vec4<f32>(0.0);
+  for (var c = k; c < C4; c += ROW_LANES) {
+    s += inp4[x + c];
   }
-  let m = block_sum(s, lid.x) / f32(C);
-  var v = 0.0;
-  for (var c = lid.x; c < C; c += WG) {
-    let d = inp[x + c] - m;
+  let m = row_sum(vec2<f32>(dot(s, vec4<f32>(1.0)), 0.0), lid, 0u).x / f32(p.C);
+  var v = vec4<f32>(0.0);
+  for (var c = k; c < C4; c += ROW_LANES) {
+    let d = inp4[x + c] - m;
     v += d * d;
   }
-  let rs = 1.0 / sqrt(block_sum(v, lid.x) / f32(C) + p.eps);
-  for (var c = lid.x; c < C; c += WG) {
-    out[x + c] = (inp[x + c] - m) * rs * weight[c] + bias[c];
+  let rs = 1.0 / sqrt(row_sum(vec2<f32>(dot(v, vec4<f32>(1.0)), 0.0), lid, 1u).x / f32(p.C) + p.eps);
+  for (var c = k; c < C4; c += ROW_LANES) {
+    out4[x + c] = (inp4[x + c] - m) * rs * weight4[c] + bias4[c];
   }
-  if (lid.x == 0u) {
+  if (k == 0u && r < p.rows) {
     mean[r] = m;
     rstd[r] = rs;
   }
@@ -112,28 +130,26 @@ fn layernorm_forward_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
   rstd[r] = rs;
 }
 
-// dinp, one workgroup per row. grid: (T, B)
-@compute @workgroup_size(WG)
-fn layernorm_backward_dinp(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                           @builtin(local_invocation_id) lid: vec3<u32>) {
-  let r = wid.y * nwg.x + wid.x;
-  let C = p.C;
-  let x = r * C;
-  let m = mean[r];
-  let rs = rstd[r];
-  var sg = 0.0;
-  var sgn = 0.0;
-  for (var c = lid.x; c < C; c += WG) {
-    let g = weight[c] * dout[x + c];
-    sg += g;
-    sgn += g * (inp[x + c] - m) * rs;
+// dinp. grid: as layernorm_forward_vec4's.
+@compute @workgroup_size(WG_ROW)
+fn layernorm_backward_dinp_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                @builtin(local_invocation_index) lid: u32) {
+  let r = row_of(wid, nwg, lid);
+  let C4 = select(0u, p.C / 4u, r < p.rows); // past the last row: no loads, no stores
+  let x = r * C4;
+  let k = lid % ROW_LANES;
+  let m = mean[min(r, p.rows - 1u)];
+  let rs = rstd[min(r, p.rows - 1u)];
+  var acc = vec2<f32>(0.0); // (sum g, sum g * norm)
+  for (var c = k; c < C4; c += ROW_LANES) {
+    let g = weight4[c] * dout4[x + c];
+    acc += vec2<f32>(dot(g, vec4<f32>(1.0)), dot(g, (inp4[x + c] - m) * rs));
   }
-  let g_mean = block_sum(sg, lid.x) / f32(C);
-  let gn_mean = block_sum(sgn, lid.x) / f32(C);
-  for (var c = lid.x; c < C; c += WG) {
-    let g = weight[c] * dout[x + c];
-    let n = (inp[x + c] - m) * rs;
-    dinp[x + c] += (g - g_mean - n * gn_mean) * rs;
+  let means = row_sum(acc, lid, 0u) / f32(p.C); // (mean_c g, mean_c g * norm)
+  for (var c = k; c < C4; c += ROW_LANES) {
+    let g = weight4[c] * dout4[x + c];
+    let n = (inp4[x + c] - m) * rs;
+    dinp4[x + c] += (g - means.x - n * means.y) * rs;
   }
 }
 

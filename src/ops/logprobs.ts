@@ -16,7 +16,9 @@
  */
 import { asView, f32, type Bindable, type F32, type View } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import wgslSubgroups from './logprobs-subgroups.wgsl';
 import wgsl from './logprobs.wgsl';
+import { bestReduction, type Reduction } from './reduction.ts';
 
 export interface LogitsDims {
   /** Rows in this chunk. */
@@ -31,8 +33,16 @@ export interface LogitsDims {
   temperature?: number;
 }
 
-/** Invocations per workgroup, the `WG` override of logprobs.wgsl. */
+/** Invocations per workgroup (the `WG` override) of the elementwise kernels (backward, simple). */
 const WG = 256;
+
+/**
+ * Invocations per row (one workgroup) of the forward kernels: a power of two in [64, 256] giving each
+ * at least 8 vec4s, so a chunk of few rows over GPT-2's 50257 columns still has enough loads in flight.
+ */
+export function logprobsRowLanes(V: number): number {
+  return Math.min(256, Math.max(64, 2 ** Math.ceil(Math.log2(Math.ceil(V / 4) / 8))));
+}
 
 // ---------------------------------------------------------------------------------------------------
 // CPU references: plain loops in float64, on one chunk whose per-row arrays all have length R.
@@ -115,13 +125,15 @@ export function logprobsBackwardCpu(
 
 /**
  * lse and entropy of each row, and with targets the target's logprob (logprob and targets go together).
- * Grid: one workgroup per row.
+ * Grid: one workgroup per row. `reduction` picks how the row's partials merge; the subgroup kernels
+ * are vec4 only, so a scalar layout always takes the workgroup ones.
  */
 export function logprobsForward(
   gpu: Gpu,
   { logprob, lse, entropy }: { logprob: Bindable | null; lse: Bindable; entropy: Bindable },
   { logits, targets }: { logits: Bindable; targets: Bindable | null },
   dims: LogitsDims,
+  reduction: Reduction = bestReduction(gpu),
 ): void {
   const d = resolve(dims);
   if (d.R === 0) return;
@@ -131,7 +143,8 @@ export function logprobsForward(
   rows.forEach((b) => checkRows(b, d));
   const vec4 = vec4Layout(logits, d.ldV);
   const entry = (logprob ? 'logprobs_forward' : 'logsoftmax_forward') + (vec4 ? '_vec4' : '');
-  gpu.dispatch(gpu.pipelines.get(wgsl, entry, { WG }), {
+  const code = vec4 && reduction === 'subgroups' ? wgslSubgroups : wgsl;
+  gpu.dispatch(gpu.pipelines.get(code, entry, { WG: logprobsRowLanes(d.V) }), {
     uniforms: fwdUniforms(d),
     buffers: [lse, entropy, chunk(logits, d), ...rows.slice(2)],
     workgroups: [d.R],

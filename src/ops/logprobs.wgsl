@@ -7,7 +7,9 @@
 //   targets (N)       i32 token ids; outside [0, V) means ignored (transformers' -100)
 //
 // Forward: one workgroup per row. Each invocation keeps an online (max, sum, weighted sum) over its
-// strided share of the row, four columns per step, then a workgroup-memory tree merges them. The sums
+// strided share of the row, four columns per step (one pass over the logits); then the WG partials go
+// through workgroup memory with a single barrier and invocation 0 merges them in order (a tree would
+// cost log2(WG) barriers; logprobs-subgroups.wgsl merges with subgroup operations instead). The sums
 // are taken relative to the running max m, so that with s = sum exp(z - m), t = sum exp(z - m) (z - m):
 //   lse = m + log(s),  H = log(s) - t / s    (no cancellation between two large numbers)
 // Backward, elementwise with p = exp(z - lse), log p = z - lse, 1/temperature from dz/dlogits:
@@ -20,7 +22,7 @@
 const LOWEST = -3.4028234e38; // the running max before any column: finite, so exp(LOWEST - m) = 0
 const IGNORED = 0xffffffffu;
 
-override WG: u32 = 256; // invocations per workgroup; a power of two for the tree reduction
+override WG: u32 = 64; // invocations per workgroup; the forward's invocations per row
 
 struct FwdParams {
   R: u32,
@@ -52,13 +54,6 @@ fn rescale(a: Stats, m_new: f32) -> Stats {
   return Stats(m_new, a.s * c, c * (a.t + d * a.s));
 }
 
-fn merge(a: Stats, b: Stats) -> Stats {
-  let m = max(a.m, b.m);
-  let ra = rescale(a, m);
-  let rb = rescale(b, m);
-  return Stats(m, ra.s + rb.s, ra.t + rb.t);
-}
-
 // Adds four columns; lanes where `valid` is false contribute nothing.
 fn add4(a: Stats, z: vec4<f32>, valid: vec4<bool>) -> Stats {
   let zv = select(vec4<f32>(LOWEST), z, valid);
@@ -72,24 +67,25 @@ var<workgroup> wg_m: array<f32, WG>;
 var<workgroup> wg_s: array<f32, WG>;
 var<workgroup> wg_t: array<f32, WG>;
 
-// Merges every invocation's Stats; the result is valid in every invocation.
+// Merges every invocation's Stats in invocation order: max first, then the rescaled sums (one exp per
+// partial). The result is valid in invocation 0 only. Call from uniform control flow.
 fn workgroup_merge(mine: Stats, lid: u32) -> Stats {
   wg_m[lid] = mine.m;
   wg_s[lid] = mine.s;
   wg_t[lid] = mine.t;
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    workgroupBarrier();
-    if (lid < stride) {
-      let a = Stats(wg_m[lid], wg_s[lid], wg_t[lid]);
-      let b = Stats(wg_m[lid + stride], wg_s[lid + stride], wg_t[lid + stride]);
-      let c = merge(a, b);
-      wg_m[lid] = c.m;
-      wg_s[lid] = c.s;
-      wg_t[lid] = c.t;
+  workgroupBarrier();
+  var st = Stats(LOWEST, 0.0, 0.0);
+  if (lid == 0u) {
+    for (var i = 0u; i < WG; i++) {
+      st.m = max(st.m, wg_m[i]);
+    }
+    for (var i = 0u; i < WG; i++) {
+      let r = rescale(Stats(wg_m[i], wg_s[i], wg_t[i]), st.m);
+      st.s += r.s;
+      st.t += r.t;
     }
   }
-  workgroupBarrier();
-  return Stats(wg_m[0], wg_s[0], wg_t[0]);
+  return st;
 }
 
 // Row statistics with scalar loads: invocation lid takes columns 4k..4k+3 for k = lid, lid + WG, ...

@@ -5,7 +5,9 @@ import {
   attentionBackwardCpu,
   attentionForward,
   attentionForwardCpu,
+  attentionKernel,
   type AttentionDims,
+  type AttentionKernel,
   type MaskedRows,
 } from '../../src/ops/attention.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
@@ -49,7 +51,13 @@ interface Inputs {
 }
 
 /** Forward then backward on the GPU; out, att and the dpreatt scratch poisoned, dqkv preset. */
-async function runGpu(gpu: Gpu, x: Inputs, dims: AttentionDims, maskedRows: MaskedRows) {
+async function runGpu(
+  gpu: Gpu,
+  x: Inputs,
+  dims: AttentionDims,
+  maskedRows: MaskedRows,
+  kernel: AttentionKernel = attentionKernel(dims),
+) {
   const { B, T, C, NH } = dims;
   const out = gpu.createBuffer(B * T * C * 4, 'out');
   const att = gpu.createBuffer(B * NH * T * T * 4, 'att');
@@ -59,9 +67,10 @@ async function runGpu(gpu: Gpu, x: Inputs, dims: AttentionDims, maskedRows: Mask
   poison(gpu, dpreatt, B * NH * T * T * 4);
   const qkv = gpu.upload(x.qkv, 'qkv');
   const mask = x.mask && gpu.upload(x.mask, 'mask');
-  attentionForward(gpu, { out, att }, { qkv, mask }, dims, maskedRows);
+  attentionForward(gpu, { out, att }, { qkv, mask }, dims, maskedRows, kernel);
   const dqkv = gpu.upload(x.dqkv0, 'dqkv');
-  attentionBackward(gpu, { dqkv, dpreatt }, { dout: gpu.upload(x.dout, 'dout'), qkv, att, mask }, dims);
+  const ins = { dout: gpu.upload(x.dout, 'dout'), qkv, att, mask };
+  attentionBackward(gpu, { dqkv, dpreatt }, ins, dims, kernel);
   return {
     out: await gpu.readF32(out, B * T * C),
     att: await gpu.readF32(att, B * NH * T * T),
@@ -82,31 +91,38 @@ function runCpu(x: Inputs, dims: AttentionDims, maskedRows: MaskedRows) {
 }
 
 describe('attention, GPU vs CPU reference', () => {
-  // C=40, NH=5: HS=8. T=70 > the 64 invocations striding over keys; HS=80 > 64 striding over channels.
+  // C=40, NH=5: HS=8. T=70 > the 64 invocations striding over keys (workgroup kernels) and > the 64
+  // query rows of one workgroup (rows kernels); HS=80 > 64 striding over channels. HS=6 only has the
+  // workgroup kernels.
   const cases: [string, AttentionDims, number[] | null, MaskedRows][] = [
     ['no mask', { B: 3, T: 7, C: 40, NH: 5 }, null, 'uniform'],
     ['left padding, uniform rows', { B: 3, T: 7, C: 40, NH: 5 }, [0, 3, 1], 'uniform'],
     ['left padding, zero rows', { B: 3, T: 7, C: 40, NH: 5 }, [0, 3, 1], 'zero'],
     ['T=70, left padding', { B: 1, T: 70, C: 16, NH: 2 }, [5], 'uniform'],
     ['HS=80', { B: 2, T: 3, C: 160, NH: 2 }, [1, 0], 'uniform'],
+    ['HS=6', { B: 2, T: 5, C: 18, NH: 3 }, [2, 0], 'uniform'],
   ];
   for (const [name, dims, pads, maskedRows] of cases) {
     const { B, T, C, NH } = dims;
-    test(`${name}: B=${B} T=${T} C=${C} NH=${NH}`, async () => {
-      const gpu = await testGpu();
-      const x: Inputs = {
-        qkv: randn(B * T * 3 * C, 1, -2, 2),
-        mask: pads && leftPadMask(B, T, pads),
-        dout: randn(B * T * C, 2),
-        dqkv0: randn(B * T * 3 * C, 3), // non-zero: backward must accumulate
-      };
-      const got = await runGpu(gpu, x, dims, maskedRows);
-      const ref = runCpu(x, dims, maskedRows);
-      // f32 dot products and sums of <= T terms vs float64 ones rounded to f32.
-      expectClose(got.att, ref.att, { atol: 1e-6, rtol: 1e-5, what: 'att' });
-      expectClose(got.out, ref.out, { atol: 1e-5, rtol: 1e-5, what: 'out' });
-      expectClose(got.dqkv, ref.dqkv, { atol: 2e-5, rtol: 2e-5, what: 'dqkv' });
-    });
+    const kernels: AttentionKernel[] =
+      attentionKernel(dims) === 'rows' ? ['rows', 'workgroup'] : ['workgroup'];
+    for (const kernel of kernels) {
+      test(`${kernel} kernels, ${name}: B=${B} T=${T} C=${C} NH=${NH}`, async () => {
+        const gpu = await testGpu();
+        const x: Inputs = {
+          qkv: randn(B * T * 3 * C, 1, -2, 2),
+          mask: pads && leftPadMask(B, T, pads),
+          dout: randn(B * T * C, 2),
+          dqkv0: randn(B * T * 3 * C, 3), // non-zero: backward must accumulate
+        };
+        const got = await runGpu(gpu, x, dims, maskedRows, kernel);
+        const ref = runCpu(x, dims, maskedRows);
+        // f32 dot products and sums of <= T terms vs float64 ones rounded to f32.
+        expectClose(got.att, ref.att, { atol: 1e-6, rtol: 1e-5, what: 'att' });
+        expectClose(got.out, ref.out, { atol: 1e-5, rtol: 1e-5, what: 'out' });
+        expectClose(got.dqkv, ref.dqkv, { atol: 2e-5, rtol: 2e-5, what: 'dqkv' });
+      });
+    }
   }
 });
 
@@ -125,10 +141,10 @@ describe('attention vs HF transformers GPT2Attention (fixture), left padding', (
         dout: Float32Array.from(fixture.dout),
         dqkv0: new Float32Array(B * T * 3 * C),
       };
-      const got = await runGpu(gpu, x, dims, maskedRows);
       const ref = runCpu(x, dims, maskedRows);
       for (const [what, actual] of [
-        ['GPU', got],
+        ['GPU rows', await runGpu(gpu, x, dims, maskedRows, 'rows')],
+        ['GPU workgroup', await runGpu(gpu, x, dims, maskedRows, 'workgroup')],
         ['CPU', ref],
       ] as const) {
         if (impl === 'eager')

@@ -11,6 +11,7 @@ import {
   type LayernormDims,
 } from '../../src/ops/layernorm.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
+import { bestReduction, type Reduction } from '../../src/ops/reduction.ts';
 import { dot, expectFiniteDiffGrad, randf64 } from '../helpers/gradcheck.ts';
 import { expectClose, poison, randn, rng, testGpu } from '../helpers/gpu.ts';
 
@@ -44,8 +45,12 @@ interface Data {
   dbias0: Float32Array;
 }
 
-/** Runs forward then backward on the GPU with either kernel set; outputs poisoned, grads preset. */
-async function runGpu(gpu: Gpu, naive: boolean, d: Data, dims: LayernormDims) {
+/** The naive kernels, or the row kernels with one of their reductions. */
+type Kernels = 'naive' | Reduction;
+
+/** Runs forward then backward on the GPU with one kernel set; outputs poisoned, grads preset. */
+async function runGpu(gpu: Gpu, kernels: Kernels, d: Data, dims: LayernormDims) {
+  const naive = kernels === 'naive';
   const { B, T, C } = dims;
   const BTC = B * T * C;
   const out = gpu.createBuffer(BTC * 4, 'out');
@@ -61,7 +66,8 @@ async function runGpu(gpu: Gpu, naive: boolean, d: Data, dims: LayernormDims) {
   const inp = gpu.upload(d.inp, 'inp');
   const weight = gpu.upload(d.weight, 'weight');
   const ins = { inp, weight, bias: gpu.upload(d.bias, 'bias') };
-  (naive ? layernormForwardNaive : layernormForward)(gpu, { out, mean, rstd }, ins, dims);
+  if (naive) layernormForwardNaive(gpu, { out, mean, rstd }, ins, dims);
+  else layernormForward(gpu, { out, mean, rstd }, ins, dims, kernels);
   const dinp = gpu.upload(d.dinp0, 'dinp');
   const dweight = gpu.upload(d.dweight0, 'dweight');
   const dbias = gpu.upload(d.dbias0, 'dbias');
@@ -72,7 +78,7 @@ async function runGpu(gpu: Gpu, naive: boolean, d: Data, dims: LayernormDims) {
     const scratchBytes = layernormBackwardScratchBytes(dims);
     const scratch = gpu.createBuffer(scratchBytes, 'scratch');
     poison(gpu, scratch, scratchBytes);
-    layernormBackward(gpu, { dinp, dweight, dbias, scratch }, bwdIns, dims);
+    layernormBackward(gpu, { dinp, dweight, dbias, scratch }, bwdIns, dims, kernels);
   }
   return {
     out: await gpu.readF32(out, BTC),
@@ -85,14 +91,19 @@ async function runGpu(gpu: Gpu, naive: boolean, d: Data, dims: LayernormDims) {
 }
 
 describe('layernorm, GPU vs CPU reference', () => {
-  // C=40 < one 128-wide workgroup; C=200 strides; B*T=45 rows make two 32-row chunks for dweight.
+  // The row kernels take C/4 vec4s over 64 invocations: C=40 leaves most idle, C=1000 strides; C=30
+  // is not a multiple of 4, so they fall back to the naive kernels. B*T=45 rows make two 32-row
+  // chunks for dweight.
   for (const [B, T, C] of [
     [3, 7, 40],
     [5, 9, 200],
+    [2, 3, 1000],
+    [3, 7, 30],
   ] as const) {
-    for (const naive of [false, true]) {
-      test(`${naive ? 'naive' : 'workgroup'} kernels, B=${B} T=${T} C=${C}`, async () => {
+    for (const kernels of ['naive', 'workgroup', 'subgroups'] as const) {
+      test(`${kernels} kernels, B=${B} T=${T} C=${C}`, async (ctx) => {
         const gpu = await testGpu();
+        if (kernels === 'subgroups' && bestReduction(gpu) !== 'subgroups') ctx.skip();
         const dims = { B, T, C };
         const N = B * T * C;
         const d: Data = {
@@ -104,7 +115,7 @@ describe('layernorm, GPU vs CPU reference', () => {
           dweight0: randn(C, 6),
           dbias0: randn(C, 7),
         };
-        const got = await runGpu(gpu, naive, d, dims);
+        const got = await runGpu(gpu, kernels, d, dims);
         const ref = {
           out: new Float32Array(N),
           mean: new Float32Array(B * T),
@@ -125,7 +136,7 @@ describe('layernorm, GPU vs CPU reference', () => {
 });
 
 describe('layernorm vs PyTorch (fixture: F.layer_norm + autograd)', () => {
-  test(`B=${fixture.B} T=${fixture.T} C=${fixture.C}, workgroup kernels`, async () => {
+  test(`B=${fixture.B} T=${fixture.T} C=${fixture.C}, row kernels`, async () => {
     const gpu = await testGpu();
     const { B, T, C } = fixture;
     const f = (xs: number[]) => Float32Array.from(xs);
@@ -138,7 +149,7 @@ describe('layernorm vs PyTorch (fixture: F.layer_norm + autograd)', () => {
       dweight0: new Float32Array(C),
       dbias0: new Float32Array(C),
     };
-    const got = await runGpu(gpu, false, d, { B, T, C });
+    const got = await runGpu(gpu, bestReduction(gpu), d, { B, T, C });
     for (const key of ['out', 'mean', 'rstd', 'dinp', 'dweight', 'dbias'] as const) {
       expectClose(got[key], fixture[key], { atol: 2e-5, rtol: 2e-5, what: `layernorm ${key} vs torch` });
     }

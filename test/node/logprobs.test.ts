@@ -9,6 +9,7 @@ import {
   logprobsForwardSimple,
   type LogitsDims,
 } from '../../src/ops/logprobs.ts';
+import { bestReduction, type Reduction } from '../../src/ops/reduction.ts';
 import { expectClose, poison, randn, rng, testGpu } from '../helpers/gpu.ts';
 
 // Expected numbers here come from the float64 CPU references in src/ops/logprobs.ts, which are checked
@@ -22,11 +23,25 @@ interface Case {
   temperature: number;
 }
 
+type ForwardKernel = (
+  gpu: Gpu,
+  outs: { logprob: GPUBuffer; lse: GPUBuffer; entropy: GPUBuffer },
+  ins: { logits: View; targets: GPUBuffer },
+  dims: LogitsDims,
+) => void;
+
+/** The row reductions this device can run: 'workgroup' always, 'subgroups' with the feature. */
+function reductions(gpu: Gpu): Reduction[] {
+  return bestReduction(gpu) === 'subgroups' ? ['workgroup', 'subgroups'] : ['workgroup'];
+}
+
 const CASES: Case[] = [
   { R: 3, V: 50257, ldV: 50257, row0: 2, temperature: 1 }, // GPT-2's odd vocabulary: scalar kernels
   { R: 3, V: 50257, ldV: 50260, row0: 0, temperature: 0.7 }, // padded rows: vec4 kernels
   { R: 9, V: 37, ldV: 37, row0: 1, temperature: 1 },
   { R: 9, V: 37, ldV: 40, row0: 0, temperature: 1.3 },
+  { R: 4, V: 301, ldV: 304, row0: 1, temperature: 1 }, // 76 vec4s on 64 invocations: some take two
+  { R: 2, V: 3001, ldV: 3004, row0: 0, temperature: 1 }, // 128 invocations per row
 ];
 
 /** Logits (R, ldV): uniform in [-8, 8), the last row in [-80, 80); padding columns NaN. */
@@ -109,17 +124,23 @@ describe('logprobs forward, GPU vs CPU reference', () => {
       const ref = logprobsForwardCpu(logits, targets, c);
       const view = chunkView(gpu, logits);
       const tgt = gpu.upload(rowsAt(c, targets, Int32Array), 'targets');
-      // f32 sums of V terms vs float64. The tree-reduced kernels stay within 1e-5 (seen: 6e-6); the
-      // simple kernel sums 50257 terms serially, so its error grows ~sqrt(V) eps (seen: 5e-5).
-      for (const [kernel, atol] of [
-        [logprobsForward, 2e-5],
-        [logprobsForwardSimple, 2e-4],
-      ] as const) {
+      // f32 sums of V terms vs float64. The row kernels sum V / logprobsRowLanes(V) terms per
+      // invocation (~200 for V = 50257), then merge the partials: within 1e-5 (seen: 6e-6); the simple
+      // kernel sums 50257 terms serially, so its error grows ~sqrt(V) eps (seen: 5e-5).
+      const kernels: [string, ForwardKernel, number][] = [
+        ...reductions(gpu).map((red): [string, ForwardKernel, number] => [
+          `logprobsForward ${red}`,
+          (g, o, i, d) => logprobsForward(g, o, i, d, red),
+          2e-5,
+        ]),
+        ['logprobsForwardSimple', logprobsForwardSimple, 2e-4],
+      ];
+      for (const [name, kernel, atol] of kernels) {
         const [logprob, lse, entropy] = ['logprob', 'lse', 'entropy'].map((n) =>
           gpu.upload(rowsAt(c, null), n),
         );
         kernel(gpu, { logprob, lse, entropy }, { logits: view, targets: tgt }, dims(c));
-        const what = `${kernel.name} V=${c.V}`;
+        const what = `${name} V=${c.V}`;
         expectClose(await readRows(gpu, lse, c), ref.lse, { atol, rtol: 1e-6, what: `${what} lse` });
         expectClose(await readRows(gpu, entropy, c), ref.entropy, {
           atol,
@@ -133,14 +154,20 @@ describe('logprobs forward, GPU vs CPU reference', () => {
         });
       }
       // Without targets only lse and entropy are written.
-      const [lse, entropy] = ['lse', 'entropy'].map((n) => gpu.upload(rowsAt(c, null), n));
-      logprobsForward(gpu, { logprob: null, lse, entropy }, { logits: view, targets: null }, dims(c));
-      expectClose(await readRows(gpu, entropy, c), ref.entropy, {
-        atol: 2e-5,
-        rtol: 1e-6,
-        what: 'entropy only',
-      });
-      expectClose(await readRows(gpu, lse, c), ref.lse, { atol: 2e-5, rtol: 1e-6, what: 'lse only' });
+      for (const red of reductions(gpu)) {
+        const [lse, entropy] = ['lse', 'entropy'].map((n) => gpu.upload(rowsAt(c, null), n));
+        logprobsForward(gpu, { logprob: null, lse, entropy }, { logits: view, targets: null }, dims(c), red);
+        expectClose(await readRows(gpu, entropy, c), ref.entropy, {
+          atol: 2e-5,
+          rtol: 1e-6,
+          what: `${red}: entropy only`,
+        });
+        expectClose(await readRows(gpu, lse, c), ref.lse, {
+          atol: 2e-5,
+          rtol: 1e-6,
+          what: `${red}: lse only`,
+        });
+      }
     });
   }
 });
