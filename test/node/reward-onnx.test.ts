@@ -189,17 +189,6 @@ describe('rlhf-studio score', () => {
     expect(out).toMatch(/^NEGATIVE=-?\d+\.\d{4} {2}POSITIVE=-?\d+\.\d{4} {2}"a film\."$/m);
   });
 
-  test('a DistilBERT folder without ONNX: the WebGPU path is not available yet', () => {
-    const dir = copyFixture();
-    rmSync(join(dir, 'onnx'), { recursive: true });
-    const r = spawnSync(process.execPath, [bin, 'score', '--reward', dir, '--text', 'x'], {
-      encoding: 'utf8',
-    });
-    rmSync(join(dir, '..'), { recursive: true, force: true });
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/WebGPU DistilBERT reward path is not available yet/);
-  });
-
   test('no --text is a usage error', () => {
     const r = spawnSync(process.execPath, [bin, 'score', '--reward', DIR], { encoding: 'utf8' });
     expect(r.status).toBe(2);
