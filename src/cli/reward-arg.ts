@@ -1,7 +1,8 @@
 /** `--reward` for the CLI: a local folder, an http(s) URL of a folder, or hub:REPO[@REVISION]. */
-import { loadOnnxReward } from '../reward/onnx.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import { localFolder } from '../reward/folder-node.ts';
+import { loadReward, type LoadedRewardModel } from '../reward/load.ts';
 import type { RewardSource } from '../reward/source.ts';
-import type { RewardModel } from '../reward/types.ts';
 
 export function rewardSourceArg(arg: string): RewardSource {
   if (arg.startsWith('hub:')) {
@@ -12,6 +13,8 @@ export function rewardSourceArg(arg: string): RewardSource {
   return { kind: 'local', path: arg };
 }
 
-export async function loadRewardArg(arg: string): Promise<RewardModel> {
-  return loadOnnxReward(rewardSourceArg(arg));
+/** The reward model `arg` names, on the ONNX path or on our WebGPU DistilBERT (on `gpu`). */
+export async function loadRewardArg(arg: string, gpu: Gpu | (() => Promise<Gpu>)): Promise<LoadedRewardModel> {
+  const source = rewardSourceArg(arg);
+  return loadReward(source, { folder: source.kind === 'local' ? localFolder(source.path) : undefined, gpu });
 }

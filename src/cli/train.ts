@@ -129,9 +129,9 @@ export const train: Command = {
     );
 
     const { loaded, name } = await loadModelArgs(v as { model?: string; hub?: string; url?: string }, { valueHead: true });
-    const rewardModel = await loadRewardArg(v.reward as string);
-    const reward = sentimentReward(rewardModel, target as SentimentTarget);
     const gpu = await createNodeGpu();
+    const rewardModel = await loadRewardArg(v.reward as string, gpu);
+    const reward = sentimentReward(rewardModel, target as SentimentTarget);
     const session = new TrainingSession(gpu, { model: loaded, reward, prompts, decode, config, rollout });
     const quiet = v.quiet === true;
     if (!quiet) console.log(`training ${name} for ${steps} PPO steps of ${config.batch_size} (target ${target})`);

@@ -152,6 +152,7 @@ export class PolicyWithValueHead {
   async step({ maxGradNorm }: { maxGradNorm: number | null }): Promise<number | null> {
     const grads = this.net.grads!;
     const N = this.net.table.total;
+    await this.assertFiniteParams();
     resetNonFiniteFlag(this.gpu, this.flag);
     findNonFinite(this.gpu, { flag: this.flag }, { inp: grads }, { N });
     let norm: number | null = null;
@@ -167,6 +168,15 @@ export class PolicyWithValueHead {
     if (flag !== 0) throw new NonFiniteError(`non-finite gradient in ${await this.locateNonFinite(grads)}`);
     this.opt.step(this.net.params, grads);
     return norm;
+  }
+
+  /** Throws NonFiniteError naming the parameters that hold a NaN or Inf. */
+  async assertFiniteParams(): Promise<void> {
+    resetNonFiniteFlag(this.gpu, this.flag);
+    findNonFinite(this.gpu, { flag: this.flag }, { inp: this.net.params }, { N: this.net.table.total });
+    const [flag] = await this.gpu.readU32(this.flag, 1);
+    if (flag !== 0)
+      throw new NonFiniteError(`non-finite weight in ${await this.locateNonFinite(this.net.params)}`);
   }
 
   /** Global gradient norm without clipping (for stats). */

@@ -12,7 +12,13 @@ import type { LoadedGPT2 } from '../model/safetensors.ts';
 import { mixSeed, mulberry32 } from '../util/random.ts';
 import type { PPOConfig } from './config.ts';
 import { PolicyWithValueHead, ReferenceModel } from './policy.ts';
-import { PPOTrainer, TRL_SENTIMENT_ROLLOUT, type RewardFn, type RolloutSettings, type StepResult } from './trainer.ts';
+import {
+  PPOTrainer,
+  TRL_SENTIMENT_ROLLOUT,
+  type RewardFn,
+  type RolloutSettings,
+  type StepResult,
+} from './trainer.ts';
 
 /** Where queries come from: batch `step` of `B` token lists (e.g. a PromptSet). */
 export interface QuerySource {
@@ -106,7 +112,10 @@ export class TrainingSession {
   }
 
   /** The reference model's and the policy's continuations of one prompt, and their rewards. */
-  async compare(prompt: number[], maxNewTokens: number): Promise<{ ref: Continuation; policy: Continuation }> {
+  async compare(
+    prompt: number[],
+    maxNewTokens: number,
+  ): Promise<{ ref: Continuation; policy: Continuation }> {
     const [refIds] = await this.sample(this.refGen, [prompt], maxNewTokens);
     const [policyIds] = await this.sample(this.policyGen, [prompt], maxNewTokens);
     const texts = [refIds, policyIds].map((ids) => this.spec.decode(prompt) + this.spec.decode(ids));

@@ -92,6 +92,7 @@ export class PPOTrainer {
     if (queries.length !== c.batch_size)
       throw new Error(`step: ${queries.length} queries, batch_size is ${c.batch_size}`);
     const t0 = performance.now();
+    await this.parts.policy.assertFiniteParams();
     const { responseMinLength: lo, responseMaxLength: hi, padId } = this.rollout;
     const lens = queries.map(() => randRange(this.rng, lo, hi));
     const generated = await this.parts.generate(queries, Math.max(...lens));
