@@ -24,7 +24,10 @@ export async function loadTfWebGpu(gpu: GPU): Promise<typeof TF> {
   const g = globalThis as { navigator?: { gpu?: GPU } };
   if (!g.navigator?.gpu) {
     // TF.js finds WebGPU through navigator.gpu; in Node there is no navigator to begin with.
-    Object.defineProperty(globalThis, 'navigator', { value: { ...(g.navigator ?? {}), gpu }, configurable: true });
+    Object.defineProperty(globalThis, 'navigator', {
+      value: { ...(g.navigator ?? {}), gpu },
+      configurable: true,
+    });
   }
   const tf = await import('@tensorflow/tfjs');
   await import('@tensorflow/tfjs-backend-webgpu');
@@ -60,7 +63,11 @@ export function buildTfGpt2(tf: typeof TF, { V, maxT, C, L, NH }: TfGpt2Dims, lr
 
   const layerNorm = (x: TF.Tensor2D, g: TF.Variable, b: TF.Variable) => {
     const { mean, variance } = tf.moments(x, -1, true);
-    return x.sub(mean).mul(tf.rsqrt(variance.add(1e-5))).mul(g).add(b) as TF.Tensor2D;
+    return x
+      .sub(mean)
+      .mul(tf.rsqrt(variance.add(1e-5)))
+      .mul(g)
+      .add(b) as TF.Tensor2D;
   };
   // gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
   const gelu = (x: TF.Tensor2D) =>
@@ -69,13 +76,24 @@ export function buildTfGpt2(tf: typeof TF, { V, maxT, C, L, NH }: TfGpt2Dims, lr
   function loss(ids: TF.Tensor2D, targets: TF.Tensor1D, B: number, T: number): TF.Scalar {
     const pos = tf.range(0, T, 1, 'int32');
     let x = tf.gather(wte, ids.flatten()).add(tf.tile(tf.gather(wpe, pos), [B, 1])) as TF.Tensor2D; // (BT, C)
-    const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0).sub(1).mul(1e9); // 0 on/below diagonal
+    const causal = tf.linalg
+      .bandPart(tf.ones([T, T]), -1, 0)
+      .sub(1)
+      .mul(1e9); // 0 on/below diagonal
     for (const l of layers) {
       const h = layerNorm(x, l.ln1w, l.ln1b);
       const qkv = tf.matMul(h, l.qkvw).add(l.qkvb).reshape([B, T, 3, NH, HS]).transpose([2, 0, 3, 1, 4]);
       const [q, k, v] = tf.unstack(qkv) as TF.Tensor4D[]; // (B, NH, T, HS)
-      const att = tf.softmax(tf.matMul(q, k, false, true).mul(1 / Math.sqrt(HS)).add(causal));
-      const y = tf.matMul(att, v).transpose([0, 2, 1, 3]).reshape([B * T, C]) as TF.Tensor2D;
+      const att = tf.softmax(
+        tf
+          .matMul(q, k, false, true)
+          .mul(1 / Math.sqrt(HS))
+          .add(causal),
+      );
+      const y = tf
+        .matMul(att, v)
+        .transpose([0, 2, 1, 3])
+        .reshape([B * T, C]) as TF.Tensor2D;
       x = x.add(tf.matMul(y, l.attprojw).add(l.attprojb)) as TF.Tensor2D;
       const h2 = layerNorm(x, l.ln2w, l.ln2b);
       const fc = gelu(tf.matMul(h2, l.fcw).add(l.fcb) as TF.Tensor2D);
@@ -83,7 +101,10 @@ export function buildTfGpt2(tf: typeof TF, { V, maxT, C, L, NH }: TfGpt2Dims, lr
     }
     const logits = tf.matMul(layerNorm(x, lnfw, lnfb), wte, false, true); // (BT, V)
     // Mean cross-entropy: logsumexp minus the target's logit, gathered from the flattened logits.
-    const flatIdx = tf.range(0, B * T, 1, 'int32').mul(tf.scalar(V, 'int32')).add(targets);
+    const flatIdx = tf
+      .range(0, B * T, 1, 'int32')
+      .mul(tf.scalar(V, 'int32'))
+      .add(targets);
     const picked = tf.gather(logits.flatten(), flatIdx);
     return tf.logSumExp(logits, -1).sub(picked).mean() as TF.Scalar;
   }

@@ -15,7 +15,7 @@ export interface LmBatch {
 /** Random ids and their next-token targets (the last position predicts a random token too). */
 export function randomLmBatch(V: number, B: number, T: number, seed = 1): LmBatch {
   let s = seed >>> 0;
-  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % V);
+  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % V;
   const ids = Int32Array.from({ length: B * T }, next);
   const targets = Int32Array.from({ length: B * T }, (_, i) => ((i + 1) % T === 0 ? next() : ids[i + 1]));
   return { B, T, ids, targets };

@@ -18,7 +18,8 @@ export const gpt2DumpCommand: Command = {
       args: argv,
       options: { model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' } },
     });
-    if (!values.model || !values.input || !values.out) throw new UsageError('--model, --input and --out are required');
+    if (!values.model || !values.input || !values.out)
+      throw new UsageError('--model, --input and --out are required');
     const model = loadModelDir(values.model);
     const state = readSafetensors(readFileSync(values.input)).tensors;
     const gpu = await createNodeGpu();

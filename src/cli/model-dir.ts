@@ -17,6 +17,9 @@ export function loadModelDir(dir: string, { valueHead = false } = {}): LoadedDir
   if (!weightsPath) throw new UsageError(`${dir} has neither model.safetensors nor pytorch_model.bin`);
   const tensors = readWeightsFile(readFileSync(weightsPath));
   const prefixed = [...tensors.keys()].some((k) => k.startsWith('transformer.'));
-  const loaded = loadGPT2Weights({ configJson: readFileSync(configPath, 'utf8'), weights: tensors }, { valueHead });
+  const loaded = loadGPT2Weights(
+    { configJson: readFileSync(configPath, 'utf8'), weights: tensors },
+    { valueHead },
+  );
   return { ...loaded, prefixed };
 }

@@ -14,7 +14,10 @@ export function rewardSourceArg(arg: string): RewardSource {
 }
 
 /** The reward model `arg` names, on the ONNX path or on our WebGPU DistilBERT (on `gpu`). */
-export async function loadRewardArg(arg: string, gpu: Gpu | (() => Promise<Gpu>)): Promise<LoadedRewardModel> {
+export async function loadRewardArg(
+  arg: string,
+  gpu: Gpu | (() => Promise<Gpu>),
+): Promise<LoadedRewardModel> {
   const source = rewardSourceArg(arg);
   return loadReward(source, { folder: source.kind === 'local' ? localFolder(source.path) : undefined, gpu });
 }

@@ -14,7 +14,9 @@ import { MODEL_OPTIONS, MODEL_USAGE, loadModelArgs } from './generate.ts';
 import { loadRewardArg } from './reward-arg.ts';
 
 /** PPOConfig fields as CLI options, by their TRL names (`--batch_size 16`). */
-const CONFIG_KEYS = Object.keys(TRL_DEFAULTS).filter((k) => k !== 'steps' && k !== 'target') as (keyof PPOConfig)[];
+const CONFIG_KEYS = Object.keys(TRL_DEFAULTS).filter(
+  (k) => k !== 'steps' && k !== 'target',
+) as (keyof PPOConfig)[];
 
 /** A CLI string as the type of the field's TRL default (numbers, booleans, 'none' for null). */
 function parseField(key: keyof PPOConfig, raw: string): unknown {
@@ -52,7 +54,7 @@ export const train: Command = {
     '  --prompts        .txt (one per line), .csv/.jsonl (a text column) or .parquet (e.g. IMDb train)\n' +
     '  --steps          PPO steps (TRL PPOConfig.steps, counted in samples, is steps * batch_size)\n' +
     '  --target         positive|negative: the sentiment the reward favours (the raw logit of POSITIVE or\n' +
-    '                   NEGATIVE); a number there is TRL\'s PPOConfig.target, the adaptive KL target\n' +
+    "                   NEGATIVE); a number there is TRL's PPOConfig.target, the adaptive KL target\n" +
     '  --sentiment      the same switch, unambiguous\n' +
     '  queries are the first k tokens of a prompt, k uniform in [query-min-tokens, query-max-tokens)\n' +
     '  (TRL LengthSampler(2, 8)); responses are sampled with lengths in [response-min, response-max).\n' +
@@ -128,13 +130,16 @@ export const train: Command = {
       },
     );
 
-    const { loaded, name } = await loadModelArgs(v as { model?: string; hub?: string; url?: string }, { valueHead: true });
+    const { loaded, name } = await loadModelArgs(v as { model?: string; hub?: string; url?: string }, {
+      valueHead: true,
+    });
     const gpu = await createNodeGpu();
     const rewardModel = await loadRewardArg(v.reward as string, gpu);
     const reward = sentimentReward(rewardModel, target as SentimentTarget);
     const session = new TrainingSession(gpu, { model: loaded, reward, prompts, decode, config, rollout });
     const quiet = v.quiet === true;
-    if (!quiet) console.log(`training ${name} for ${steps} PPO steps of ${config.batch_size} (target ${target})`);
+    if (!quiet)
+      console.log(`training ${name} for ${steps} PPO steps of ${config.batch_size} (target ${target})`);
     const metrics = v.metrics as string | undefined;
     if (metrics) writeFileSync(metrics, '');
     try {

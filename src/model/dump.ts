@@ -46,7 +46,8 @@ export async function gpt2Dump(
   const [B, T] = ids.shape;
   const sameShape = (name: string) => {
     const x = intInput(state, name, false);
-    if (x && (x.shape[0] !== B || x.shape[1] !== T)) throw new Error(`state tensor ${name} is not [${B}, ${T}]`);
+    if (x && (x.shape[0] !== B || x.shape[1] !== T))
+      throw new Error(`state tensor ${name} is not [${B}, ${T}]`);
     return x?.data;
   };
   const mask = sameShape('attention_mask');

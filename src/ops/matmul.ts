@@ -208,7 +208,13 @@ export interface MatmulIn {
  */
 export function matmul(gpu: Gpu, io: MatmulOut, inputs: MatmulIn, shape: MatmulShape): void {
   const fallback = gpu.adapter.isFallback;
-  matmulWith(gpu, fallback ? (vec4Eligible(resolveShape(shape)) ? 'vec4' : 'register') : 'tiled', io, inputs, shape);
+  matmulWith(
+    gpu,
+    fallback ? (vec4Eligible(resolveShape(shape)) ? 'vec4' : 'register') : 'tiled',
+    io,
+    inputs,
+    shape,
+  );
 }
 
 /**
@@ -252,7 +258,8 @@ export function matmulWith(
   let workgroups: [number, number, number] = [Math.ceil(N / 8), Math.ceil(M / 8), batch];
   let pipeline: GPUComputePipeline;
   if (kernel === 'vec4') {
-    if (!vec4Eligible(s)) throw new Error('matmul: this shape needs leading dimensions and strides that are multiples of 4');
+    if (!vec4Eligible(s))
+      throw new Error('matmul: this shape needs leading dimensions and strides that are multiples of 4');
     const entry = s.transA ? 'matmul_vec4_tn' : s.transB ? 'matmul_vec4_nt' : 'matmul_vec4_nn';
     pipeline = gpu.pipelines.get(vec4Wgsl, entry);
     workgroups = [Math.ceil(N / 32), Math.ceil(M / 32), batch];

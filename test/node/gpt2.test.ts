@@ -43,7 +43,9 @@ describe('GPT-2 on our kernels equals transformers', () => {
         const logitsErr = maxErr(got.logits, refLogits);
         expect(logitsErr, 'logits max |err|').toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(refLogits)));
         const refLoss = tensorToF32(ref.get('loss')!)[0];
-        expect(Math.abs(got.loss - refLoss) / Math.abs(refLoss), 'loss relative error').toBeLessThanOrEqual(1e-5);
+        expect(Math.abs(got.loss - refLoss) / Math.abs(refLoss), 'loss relative error').toBeLessThanOrEqual(
+          1e-5,
+        );
 
         const gradKeys = [...ref.keys()].filter((k) => k.startsWith('grad.'));
         // The no-prefix reference drops h.N.attn.c_attn.bias along with the h.N.attn.bias buffers (its
