@@ -114,6 +114,8 @@ export class GPT2 {
   private logitsChunk: GPUBuffer | null = null;
   private head: HeadBuffers | null = null;
   private headTemperature = 1;
+  /** The logits chunk still holds every row's logits from the last headForward (one chunk only). */
+  private logitsKept = false;
   private readonly chunkBytes: number;
   private readonly maskedRows: MaskedRows;
 
@@ -182,6 +184,7 @@ export class GPT2 {
     }
     if (a.buckets) destroyEncoderBuckets(this.gpu, a.buckets);
     a.buckets = null;
+    this.logitsKept = false;
     this.lastIds = Uint32Array.from(toU32(batch.ids));
     this.lastPositions = Uint32Array.from(toU32(positions));
 
@@ -274,6 +277,7 @@ export class GPT2 {
     const h = this.headBuffers(N);
     this.gpu.write(h.targets, targets);
     this.headTemperature = temperature;
+    this.logitsKept = this.chunkRows(N) >= N;
     for (const { r0, R, logits } of this.chunks(N)) {
       this.chunkLogits(logits, r0, R);
       onLogits?.(logits, r0, R);
@@ -308,7 +312,8 @@ export class GPT2 {
     const dwte = paramView(grads, modelParams(this.table).wte);
     const N = a.B * a.T;
     for (const { r0, R, logits } of this.chunks(N)) {
-      this.chunkLogits(logits, r0, R);
+      // With a single chunk the forward's logits are still there; else they are recomputed.
+      if (!this.logitsKept) this.chunkLogits(logits, r0, R);
       logprobsBackward(
         this.gpu,
         { dlogits: logits },
@@ -330,6 +335,7 @@ export class GPT2 {
         { M: V, N: C, K: R, transA: true, lda: this.ldV, beta: 1 },
       );
     }
+    this.logitsKept = false; // the chunk now holds dlogits
   }
 
   /** Backward through ln_f, the blocks and the embeddings, from dlnf; accumulates into grads. */

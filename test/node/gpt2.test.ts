@@ -9,8 +9,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { loadModelDir } from '../../src/cli/model-dir.ts';
 import { gpt2Dump } from '../../src/model/dump.ts';
+import { GPT2 } from '../../src/model/gpt2.ts';
 import { readSafetensors, tensorToF32 } from '../../src/model/safetensors.ts';
-import { testGpu } from '../helpers/gpu.ts';
+import { expectClose, testGpu } from '../helpers/gpu.ts';
 
 function maxAbs(x: ArrayLike<number>): number {
   let m = 0;
@@ -68,4 +69,31 @@ describe('GPT-2 on our kernels equals transformers', () => {
       });
     }
   }
+});
+
+describe('the chunked LM head', () => {
+  test('logits in 64-row chunks (recomputed in backward) give the one-chunk gradients', async () => {
+    // Expected values: the same model with one chunk, whose own gradients match transformers above.
+    const gpu = await testGpu();
+    const model = loadModelDir(`${root}/prefix/model`);
+    const V = model.config.vocab_size;
+    const [B, T] = [5, 30]; // 150 rows: three chunks of at most 64
+    const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % V);
+    const targets = Int32Array.from({ length: B * T }, (_, i) => ((i + 1) % T === 0 ? -1 : ids[i + 1]));
+    const grads = async (logitsChunkBytes?: number) => {
+      const net = new GPT2(gpu, model.config, model.params, { logitsChunkBytes });
+      net.forward({ B, T, ids });
+      const lp = await gpu.readF32(net.headForward(targets).logprob, B * T);
+      net.zeroGrads();
+      net.headBackward({ dlogprob: -1 / (B * T) });
+      net.backward();
+      const g = await gpu.readF32(net.grads!, net.table.total);
+      net.dispose();
+      return { lp, g };
+    };
+    const one = await grads();
+    const chunked = await grads(64 * Math.ceil(V / 4) * 4 * 4);
+    expectClose(chunked.lp, one.lp, { atol: 1e-6, rtol: 1e-6, what: 'log-probs' });
+    expectClose(chunked.g, one.g, { atol: 1e-6, rtol: 1e-4, what: 'gradients' });
+  });
 });
