@@ -1,23 +1,172 @@
 /**
  * The typed protocol between the page and the engine's Web Worker. One discriminated union each way;
  * the worker handles ToWorker in one exhaustive switch, the store handles FromWorker likewise.
+ *
+ * Everything here is structured-cloneable: sources picked as local files travel as Blobs (Files).
+ * This module holds types only, so the page imports no engine code through it.
  */
 import type { AdapterSummary } from './gpu/device.ts';
+import type { PPOConfig } from './rl/config.ts';
+import type { ScalarStatName } from './rl/stats.ts';
+import type { Sample } from './rl/trainer.ts';
+import type { SentimentTarget } from './reward/types.ts';
+
+/** Files the user picked, by name (a folder pick gives "dir/file" names; the last part is used). */
+export type LocalFiles = ReadonlyMap<string, Blob>;
+
+/** Where the policy GPT-2 comes from (src/model/hub.ts ModelSource, with Blobs for local files). */
+export type PolicySpec =
+  | { kind: 'hub'; repo: string; revision: string }
+  | { kind: 'url'; base: string }
+  | { kind: 'files'; files: LocalFiles };
+
+/** Where the reward classifier comes from. */
+export type RewardSpec =
+  | { kind: 'hub'; repo: string; revision: string }
+  | { kind: 'url'; url: string }
+  | { kind: 'files'; files: LocalFiles };
+
+/**
+ * Which engine runs the reward model: 'auto' follows rewardPathFor (an ONNX graph wins), 'onnx'
+ * and 'webgpu' (our DistilBERT kernels) force a path when the folder has both.
+ */
+export type RewardEngine = 'auto' | 'onnx' | 'webgpu';
+
+/** Where prompts come from: the IMDb train split on the Hub, a file at a URL, or a local file. */
+export type PromptsSpec =
+  { kind: 'imdb' } | { kind: 'url'; url: string } | { kind: 'file'; file: Blob; name: string };
+
+/** Query and response lengths, as TRL's gpt2-sentiment example draws them, and the review filter. */
+export interface RolloutSpec {
+  /** Queries are the first k tokens of a prompt, k uniform in [query_min_tokens, query_max_tokens). */
+  query_min_tokens: number;
+  query_max_tokens: number;
+  /** Response lengths uniform in [response_min_length, response_max_length). */
+  response_min_length: number;
+  response_max_length: number;
+  /** Prompts are kept when longer than this many characters (TRL: len(review) > 200). */
+  min_prompt_chars: number;
+}
+
+/** Everything one run needs; `config` has passed validatePPOConfig. */
+export interface RunSettings {
+  policy: PolicySpec;
+  reward: RewardSpec;
+  rewardEngine: RewardEngine;
+  prompts: PromptsSpec;
+  target: SentimentTarget;
+  config: PPOConfig;
+  rollout: RolloutSpec;
+  /** Save a checkpoint to OPFS every this many PPO steps (0: never). */
+  checkpointEvery: number;
+}
+
+/** 'pausing' and 'stopping': asked for, taking effect when the step in flight ends. */
+export type RunPhase =
+  'idle' | 'loading' | 'training' | 'pausing' | 'paused' | 'stopping' | 'stopped' | 'finished' | 'failed';
+
+/** One PPO step as the page sees it. */
+export interface StepReport {
+  step: number;
+  stats: Partial<Record<ScalarStatName, number>>;
+  samples: Sample[];
+  /** The sentiment this step was rewarded for. */
+  target: SentimentTarget;
+  /** Wall time of the step, seconds (trainStep, reward included). */
+  seconds: number;
+  /** Query + response tokens the step generated and trained on. */
+  tokens: number;
+  /** GPU memory allocated by the engine after the step (Gpu.allocatedBytes) and its peak. */
+  gpuBytes: number;
+  gpuPeakBytes: number;
+}
+
+/** One row of the metrics history (no samples): what charts, CSV and checkpoints keep. */
+export type MetricRow = Omit<StepReport, 'samples'>;
+
+/** A change of sentiment target: applies from PPO step `fromStep`. */
+export interface TargetMark {
+  fromStep: number;
+  target: SentimentTarget;
+}
+
+/** What a run was started with, for the status area. */
+export interface RunInfo {
+  policy: string;
+  /** n_layer, n_embd, parameters (value head included). */
+  modelShape: { n_layer: number; n_embd: number; n_head: number; params: number };
+  reward: string;
+  rewardEngine: string;
+  rewardLabels: string[];
+  prompts: string;
+  promptCount: number;
+  totalSteps: number;
+  startStep: number;
+}
+
+/** A checkpoint in OPFS that a run can resume from. */
+export interface CheckpointInfo {
+  step: number;
+  totalSteps: number;
+  savedAt: string;
+  policy: string;
+  reward: string;
+  prompts: string;
+  target: SentimentTarget;
+  bytes: number;
+}
+
+export interface Continuation {
+  text: string;
+  score: number;
+}
+
+export interface CompareResult {
+  prompt: string;
+  ref: Continuation;
+  policy: Continuation;
+  target: SentimentTarget;
+  step: number;
+}
 
 export type ToWorker =
   /** Open the GPU device; answered by `ready` or `error`. */
   | { type: 'init' }
   /** Run a WGSL kernel and compare it with its CPU reference; answered by `selftest-result`. */
-  | { type: 'selftest'; id: number; size: { M: number; K: number; N: number } };
+  | { type: 'selftest'; id: number; size: { M: number; K: number; N: number } }
+  /** Load models and prompts, then train; answered by `run-phase`, `download`, `run-info`, `step`... */
+  | { type: 'train'; settings: RunSettings }
+  /** Resume the run saved in OPFS; answered like `train`, with `restored` first. */
+  | { type: 'resume-checkpoint' }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  /** Stop after the step in flight; the model stays loaded for compare and export. */
+  | { type: 'stop' }
+  /** Switch the sentiment the reward favours, from the next PPO step on. */
+  | { type: 'set-target'; target: SentimentTarget }
+  /** Reference vs policy continuations of a prompt; answered by `compare-result`. */
+  | { type: 'compare'; id: number; prompt: string; maxNewTokens: number }
+  /** The policy as a Hugging Face folder; answered by `export-result`. */
+  | { type: 'export'; id: number }
+  /** Is there a checkpoint to resume? Answered by `checkpoint-info`. */
+  | { type: 'checkpoint-query' }
+  | { type: 'checkpoint-discard' }
+  /** Destroys the GPU device, as a driver reset would: exercises the lost-device path (tests, devtools). */
+  | { type: 'simulate-device-loss' };
 
 export interface WorkerErrorInfo {
   name: string;
   message: string;
+  /** The chain of causes (Error.cause), outermost first. */
+  causes?: string[];
+  /** What the engine was doing, e.g. "loading the reward model". */
+  during?: string;
 }
 
 export type FromWorker =
   | { type: 'ready'; adapter: AdapterSummary }
-  | { type: 'error'; error: WorkerErrorInfo }
+  /** `requestId`: the compare / export request that failed, if it was one. */
+  | { type: 'error'; error: WorkerErrorInfo; requestId?: number }
   | { type: 'device-lost'; reason: string; message: string }
   | {
       type: 'selftest-result';
@@ -26,8 +175,29 @@ export type FromWorker =
       ok: boolean;
       maxAbsErr: number;
       ms: number;
-    };
+    }
+  | { type: 'run-phase'; phase: RunPhase; detail?: string }
+  /** A file download (or read) in progress; `total` null when the server sent no length. */
+  | { type: 'download'; id: string; label: string; loaded: number; total: number | null; done: boolean }
+  | { type: 'run-info'; info: RunInfo }
+  | { type: 'step'; report: StepReport }
+  | { type: 'target'; mark: TargetMark }
+  /** A resumed run's history, before its first new step. */
+  | { type: 'restored'; history: MetricRow[]; marks: TargetMark[]; target: SentimentTarget }
+  | { type: 'compare-result'; id: number; result: CompareResult }
+  | { type: 'export-result'; id: number; step: number; files: [string, Uint8Array][] }
+  | { type: 'checkpoint-saved'; step: number; savedAt: string; bytes: number }
+  | { type: 'checkpoint-info'; info: CheckpointInfo | null };
 
-export function errorInfo(e: unknown): WorkerErrorInfo {
-  return e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
+export function errorInfo(e: unknown, during?: string): WorkerErrorInfo {
+  const info: WorkerErrorInfo =
+    e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
+  const causes: string[] = [];
+  for (let c = e instanceof Error ? e.cause : undefined; c !== undefined && causes.length < 5;) {
+    causes.push(c instanceof Error ? `${c.name}: ${c.message}` : String(c));
+    c = c instanceof Error ? c.cause : undefined;
+  }
+  if (causes.length) info.causes = causes;
+  if (during) info.during = during;
+  return info;
 }

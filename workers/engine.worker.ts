@@ -6,22 +6,33 @@
 import { runSelfTest } from '../src/engine/selftest.ts';
 import { Gpu } from '../src/gpu/gpu.ts';
 import { errorInfo, type FromWorker, type ToWorker } from '../src/protocol.ts';
+import { checkpointInfo, discardCheckpoint } from './checkpoint.ts';
+import { Runner } from './runner.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
 let gpu: Gpu | null = null;
+/** When a device was last lost (performance.now()). */
+let lastLossAt = -Infinity;
 
-function post(msg: FromWorker): void {
-  self.postMessage(msg);
+function post(msg: FromWorker, transfer: Transferable[] = []): void {
+  self.postMessage(msg, transfer);
 }
 
+/** The device, opened again after a loss (a new device, so a run can resume from its checkpoint). */
 async function init(): Promise<Gpu> {
   if (gpu && !gpu.lost) return gpu;
   gpu = await Gpu.create(self.navigator.gpu);
-  gpu.onLost = (e) => post({ type: 'device-lost', reason: e.reason, message: e.message });
-  post({ type: 'ready', adapter: gpu.adapter });
-  return gpu;
+  const opened = gpu;
+  opened.onLost = (e) => {
+    lastLossAt = performance.now();
+    if (gpu === opened) post({ type: 'device-lost', reason: e.reason, message: e.message });
+  };
+  post({ type: 'ready', adapter: opened.adapter });
+  return opened;
 }
+
+const runner = new Runner(init, post);
 
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
@@ -33,6 +44,40 @@ async function handle(msg: ToWorker): Promise<void> {
       post({ type: 'selftest-result', id: msg.id, ...result });
       return;
     }
+    case 'train':
+      await runner.start(msg.settings);
+      return;
+    case 'resume-checkpoint':
+      await runner.start(null);
+      return;
+    case 'pause':
+      runner.pause();
+      return;
+    case 'resume':
+      runner.resume();
+      return;
+    case 'stop':
+      runner.stop();
+      return;
+    case 'set-target':
+      runner.setTarget(msg.target);
+      return;
+    case 'compare':
+      await runner.compare(msg.id, msg.prompt, msg.maxNewTokens);
+      return;
+    case 'export':
+      await runner.export(msg.id);
+      return;
+    case 'checkpoint-query':
+      post({ type: 'checkpoint-info', info: await checkpointInfo() });
+      return;
+    case 'checkpoint-discard':
+      await discardCheckpoint();
+      post({ type: 'checkpoint-info', info: null });
+      return;
+    case 'simulate-device-loss':
+      gpu?.device.destroy();
+      return;
     default: {
       const never: never = msg;
       throw new Error(`unknown message ${JSON.stringify(never)}`);
@@ -40,6 +85,34 @@ async function handle(msg: ToWorker): Promise<void> {
   }
 }
 
+/** What each request was doing, for error messages. */
+const DURING: Partial<Record<ToWorker['type'], string>> = {
+  init: 'opening the GPU',
+  selftest: 'running the GPU self-test',
+  compare: 'comparing the reference and the policy',
+  export: 'exporting the model',
+  'checkpoint-query': 'looking for a saved checkpoint',
+  'checkpoint-discard': 'discarding the checkpoint',
+};
+
+// After a device loss, readbacks still in flight reject on their own (mapAsync aborted), sometimes
+// before the device's `lost` promise settles: expected, and said once by device-lost. Any other
+// stray rejection is an engine bug, shown like any error.
+self.addEventListener('unhandledrejection', (ev) => {
+  ev.preventDefault();
+  setTimeout(() => {
+    if (performance.now() - lastLossAt > 10_000)
+      post({ type: 'error', error: errorInfo(ev.reason, 'an engine task') });
+  }, 1000);
+});
+
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
-  handle(ev.data).catch((e: unknown) => post({ type: 'error', error: errorInfo(e) }));
+  const msg = ev.data;
+  handle(msg).catch((e: unknown) =>
+    post({
+      type: 'error',
+      error: errorInfo(e, DURING[msg.type]),
+      requestId: 'id' in msg ? msg.id : undefined,
+    }),
+  );
 };

@@ -1,7 +1,6 @@
-import { adapterName } from '../gpu/device.ts';
-import { fmtBytes } from '../gpu/gpu.ts';
 import { useStudio } from '../store/store.ts';
 import { runSelfTest } from './engine-client.ts';
+import { adapterName, fmtBytes } from './format.ts';
 
 const SIZE_LIMITS = new Set([
   'maxBufferSize',

@@ -1,7 +1,15 @@
 import { useStudio } from '../store/store.ts';
 import { AdapterPanel } from './AdapterPanel.tsx';
+import { Charts } from './Charts.tsx';
+import { ComparePanel } from './ComparePanel.tsx';
+import { Controls } from './Controls.tsx';
+import { Downloads } from './Downloads.tsx';
 import { ErrorList } from './ErrorList.tsx';
 import { NoWebGpu } from './NoWebGpu.tsx';
+import { ResumeBanner } from './ResumeBanner.tsx';
+import { SamplesTable } from './SamplesTable.tsx';
+import { SettingsPanel } from './SettingsPanel.tsx';
+import { StatusLine } from './StatusLine.tsx';
 
 export function App() {
   const status = useStudio((s) => s.gpuStatus);
@@ -11,10 +19,34 @@ export function App() {
         <h1>RLHF Studio</h1>
         <p className="tagline">Fine-tune GPT-2 with PPO from a reward model, on your own GPU, in this tab.</p>
       </header>
-      <main>
-        <ErrorList />
-        {status === 'no-webgpu' ? <NoWebGpu /> : <AdapterPanel />}
-      </main>
+      <ErrorList />
+      {status === 'no-webgpu' ? (
+        <NoWebGpu />
+      ) : (
+        <>
+          <ResumeBanner />
+          <div className="studio">
+            <aside className="sidebar" aria-label="Settings">
+              <SettingsPanel />
+            </aside>
+            <main className="workspace">
+              <div className="toolbar">
+                <Controls />
+                <StatusLine />
+                <Downloads />
+              </div>
+              <Charts />
+              <div className="pair">
+                <SamplesTable />
+                <ComparePanel />
+              </div>
+              <section className="diagnostics" aria-label="Diagnostics">
+                <AdapterPanel />
+              </section>
+            </main>
+          </div>
+        </>
+      )}
     </div>
   );
 }

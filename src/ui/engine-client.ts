@@ -1,23 +1,55 @@
-/** The page's side of the worker protocol: starts the engine worker and routes its messages to the store. */
-import type { ToWorker } from '../protocol.ts';
+/**
+ * The page's side of the worker protocol: starts the engine worker, routes its messages to the
+ * store, and turns the studio's commands into ToWorker messages. Exported model files come back
+ * through a promise per request, since they are not state to keep.
+ */
+import type { FromWorker, ToWorker } from '../protocol.ts';
+import { resolveSettings, settingsFromLink } from '../store/settings.ts';
 import { useStudio } from '../store/store.ts';
+import type { SentimentTarget } from '../reward/types.ts';
 
 let worker: Worker | null = null;
+let nextId = 1;
+let askedForCheckpoint = false;
+const exports = new Map<
+  number,
+  { resolve: (files: Map<string, Uint8Array>) => void; reject: (e: Error) => void }
+>();
 
+function onMessage(msg: FromWorker): void {
+  if (msg.type === 'export-result') {
+    exports.get(msg.id)?.resolve(new Map(msg.files));
+    exports.delete(msg.id);
+  } else if (msg.type === 'error' && msg.requestId !== undefined && exports.has(msg.requestId)) {
+    exports.get(msg.requestId)!.reject(new Error(msg.error.message));
+    exports.delete(msg.requestId);
+  }
+  useStudio.getState().handleWorkerMessage(msg);
+  if (msg.type === 'ready' && !askedForCheckpoint) {
+    askedForCheckpoint = true;
+    send({ type: 'checkpoint-query' });
+  }
+}
+
+/** Reads the page's link into the settings form, then starts the engine worker. */
 export function startEngine(): void {
   if (worker) return;
+  const link = settingsFromLink(location.search, location.href);
+  useStudio.getState().setLink(link.draft, link.linked, link.problems);
   if (!navigator.gpu) {
     useStudio.getState().setGpuStatus('no-webgpu');
     return;
   }
   worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' });
-  worker.onmessage = (ev) => useStudio.getState().handleWorkerMessage(ev.data);
+  worker.onmessage = (ev: MessageEvent<FromWorker>) => onMessage(ev.data);
   worker.onerror = (ev) =>
     useStudio.getState().handleWorkerMessage({
       type: 'error',
       error: { name: 'WorkerError', message: ev.message || 'the engine worker failed to start' },
     });
   send({ type: 'init' });
+  // For trying the recovery path by hand (devtools console) and in the browser tests.
+  Object.assign(window, { rlhfStudio: { simulateDeviceLoss: () => send({ type: 'simulate-device-loss' }) } });
 }
 
 export function send(msg: ToWorker): void {
@@ -25,8 +57,50 @@ export function send(msg: ToWorker): void {
   worker.postMessage(msg);
 }
 
-let nextId = 1;
 export function runSelfTest(): void {
   useStudio.getState().startSelfTest();
   send({ type: 'selftest', id: nextId++, size: { M: 33, K: 64, N: 40 } });
+}
+
+/** Starts a run with the form's settings; returns false (and changes nothing) if they are invalid. */
+export function train(): boolean {
+  const { settings } = resolveSettings(useStudio.getState().draft);
+  if (!settings) return false;
+  useStudio.getState().beginRun();
+  send({ type: 'train', settings });
+  return true;
+}
+
+export function resumeCheckpoint(): void {
+  useStudio.getState().beginRun();
+  send({ type: 'resume-checkpoint' });
+}
+
+export function discardCheckpoint(): void {
+  send({ type: 'checkpoint-discard' });
+}
+
+export const pause = () => send({ type: 'pause' });
+export const resume = () => send({ type: 'resume' });
+export const stop = () => send({ type: 'stop' });
+
+/** Flips the sentiment the reward favours; a running run applies it from its next step. */
+export function setTarget(target: SentimentTarget): void {
+  useStudio.getState().setTarget(target);
+  if (worker) send({ type: 'set-target', target });
+}
+
+export function compare(prompt: string, maxNewTokens: number): void {
+  useStudio.getState().setCompare(true);
+  send({ type: 'compare', id: nextId++, prompt, maxNewTokens });
+}
+
+/** The policy as a Hugging Face folder, by file name. */
+export function exportModel(): Promise<Map<string, Uint8Array>> {
+  const id = nextId++;
+  const done = new Promise<Map<string, Uint8Array>>((resolve, reject) =>
+    exports.set(id, { resolve, reject }),
+  );
+  send({ type: 'export', id });
+  return done;
 }

@@ -1,9 +1,11 @@
 /**
- * Builds the real app (vite build) and serves it with `vite preview` on a free loopback port for the
- * browser tests; the URL reaches the tests through `inject('baseURL')`.
+ * Builds the real app (vite build) into a folder of its own, adds the end-to-end test's tiny models
+ * under /e2e/ (e2e-fixtures.ts), and serves it with `vite preview` on a free loopback port; the
+ * URL reaches the tests through `inject('baseURL')`.
  */
 import { build, preview, type PreviewServer } from 'vite';
 import type { TestProject } from 'vitest/node';
+import { writeE2EFixtures } from './e2e-fixtures.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -11,11 +13,19 @@ declare module 'vitest' {
   }
 }
 
+/** Not dist/: the test models must not end up in a build someone deploys. */
+const OUT_DIR = 'node_modules/.tmp/browser-test-app';
+
 let server: PreviewServer | null = null;
 
 export default async function setup(project: TestProject) {
-  await build({ logLevel: 'warn' });
-  server = await preview({ preview: { port: 0, host: '127.0.0.1', strictPort: false }, logLevel: 'warn' });
+  await build({ logLevel: 'warn', build: { outDir: OUT_DIR, emptyOutDir: true } });
+  writeE2EFixtures(OUT_DIR);
+  server = await preview({
+    build: { outDir: OUT_DIR },
+    preview: { port: 0, host: '127.0.0.1', strictPort: false },
+    logLevel: 'warn',
+  });
   const url = server.resolvedUrls?.local[0];
   if (!url) throw new Error('vite preview did not report a URL');
   project.provide('baseURL', url);
