@@ -311,3 +311,14 @@ export function fmtBytes(n: number): string {
   if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
   return `${n} B`;
 }
+
+/**
+ * Workgroup counts [x, y] covering `groups` one-dimensional workgroups when that exceeds the
+ * per-dimension limit (65535 on most adapters): x * y >= groups, x <= maxPerDim. Kernels index
+ * element blocks as workgroup_id.y * num_workgroups.x + workgroup_id.x and skip blocks past the end.
+ */
+export function flatGrid(groups: number, maxPerDim = 65535): [number, number] {
+  if (groups <= maxPerDim) return [groups, 1];
+  const y = Math.ceil(groups / maxPerDim);
+  return [Math.ceil(groups / y), y];
+}

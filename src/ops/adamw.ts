@@ -13,7 +13,7 @@
  * nanoGPT groups them) are a second call over their own View with weightDecay 0.
  */
 import { f32, type Bindable } from '../gpu/buffers.ts';
-import type { Gpu } from '../gpu/gpu.ts';
+import { flatGrid, type Gpu } from '../gpu/gpu.ts';
 import wgsl from './adamw.wgsl';
 
 export interface AdamWConfig {
@@ -119,15 +119,4 @@ export function adamwUpdate(
     buffers: [params, m, v, grads],
     workgroups: flatGrid(Math.ceil(N / 256)),
   });
-}
-
-/**
- * Workgroup counts [x, y] covering `groups` one-dimensional workgroups when that exceeds the
- * per-dimension limit (65535 on most adapters): x * y >= groups, x <= maxPerDim. Kernels index
- * element blocks as workgroup_id.y * num_workgroups.x + workgroup_id.x and skip blocks past the end.
- */
-export function flatGrid(groups: number, maxPerDim = 65535): [number, number] {
-  if (groups <= maxPerDim) return [groups, 1];
-  const y = Math.ceil(groups / maxPerDim);
-  return [Math.ceil(groups / y), y];
 }

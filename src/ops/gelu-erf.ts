@@ -6,7 +6,7 @@
  * approximation (see gelu-erf.wgsl); the CPU reference uses erf64, accurate to ~1e-15.
  */
 import type { Bindable } from '../gpu/buffers.ts';
-import type { Gpu } from '../gpu/gpu.ts';
+import { flatGrid, type Gpu } from '../gpu/gpu.ts';
 import wgsl from './gelu-erf.wgsl';
 
 type Floats = Float32Array | Float64Array;
@@ -16,7 +16,6 @@ export interface GeluErfDims {
 }
 
 const WG = 256; // gelu-erf.wgsl's workgroup size
-const MAX_GROUPS_X = 65535; // WebGPU's default maxComputeWorkgroupsPerDimension
 const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 
 /**
@@ -68,13 +67,6 @@ export function geluErfForward(
   gpu.dispatch(gpu.pipelines.get(wgsl, 'gelu_erf_forward'), {
     uniforms: [N],
     buffers: [out, inp],
-    workgroups: grid(N),
+    workgroups: flatGrid(Math.ceil(N / WG)),
   });
-}
-
-/** ceil(N / WG) workgroups, folded into a second dimension past 65535. */
-function grid(N: number): [number, number] {
-  const groups = Math.ceil(N / WG);
-  const x = Math.min(groups, MAX_GROUPS_X);
-  return [x, Math.ceil(groups / Math.max(x, 1))];
 }

@@ -5,7 +5,7 @@
  * finite for every finite x (builtin tanh can return NaN for large |y| on some drivers).
  */
 import type { Bindable } from '../gpu/buffers.ts';
-import type { Gpu } from '../gpu/gpu.ts';
+import { flatGrid, type Gpu } from '../gpu/gpu.ts';
 import wgsl from './gelu.wgsl';
 
 type Floats = Float32Array | Float64Array;
@@ -15,7 +15,6 @@ export interface GeluDims {
 }
 
 const WG = 256; // gelu.wgsl's workgroup size
-const MAX_GROUPS_X = 65535; // WebGPU's default maxComputeWorkgroupsPerDimension
 const GELU_SCALE = Math.sqrt(2 / Math.PI);
 
 /** CPU reference: out = gelu_new(inp). */
@@ -50,7 +49,7 @@ export function geluForward(
   gpu.dispatch(gpu.pipelines.get(wgsl, 'gelu_forward'), {
     uniforms: [N],
     buffers: [out, inp],
-    workgroups: grid(N),
+    workgroups: flatGrid(Math.ceil(N / WG)),
   });
 }
 
@@ -63,13 +62,6 @@ export function geluBackward(
   gpu.dispatch(gpu.pipelines.get(wgsl, 'gelu_backward'), {
     uniforms: [N],
     buffers: [dinp, inp, dout],
-    workgroups: grid(N),
+    workgroups: flatGrid(Math.ceil(N / WG)),
   });
-}
-
-/** ceil(N / WG) workgroups, folded into a second dimension past 65535. */
-function grid(N: number): [number, number] {
-  const groups = Math.ceil(N / WG);
-  const x = Math.min(groups, MAX_GROUPS_X);
-  return [x, Math.ceil(groups / Math.max(x, 1))];
 }

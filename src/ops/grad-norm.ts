@@ -13,8 +13,7 @@
  * `grads` (one pass writes what the next reads).
  */
 import { f32, type Bindable } from '../gpu/buffers.ts';
-import type { Gpu } from '../gpu/gpu.ts';
-import { flatGrid } from './adamw.ts';
+import { flatGrid, type Gpu } from '../gpu/gpu.ts';
 import wgsl from './grad-norm.wgsl';
 
 /** Workgroups of the first pass: enough to fill a large GPU, few enough for one final workgroup. */

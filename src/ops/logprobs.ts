@@ -254,7 +254,7 @@ function checkTerms(targets: unknown, entropy: unknown, dlogprob: unknown, dentr
 }
 
 /** The logits chunk as a view of exactly R * ldV floats. */
-function chunk(b: Bindable, { R, ldV }: Resolved): View {
+export function chunk(b: Bindable, { R, ldV }: { R: number; ldV: number }): View {
   const v = asView(b);
   const size = R * ldV * 4;
   if (v.size < size)
@@ -262,7 +262,8 @@ function chunk(b: Bindable, { R, ldV }: Resolved): View {
   return { buffer: v.buffer, offset: v.offset, size };
 }
 
-function checkRows(b: Bindable, { R, row0 }: Resolved): void {
+/** Throws unless a per-row array covers rows row0 .. row0 + R - 1. */
+export function checkRows(b: Bindable, { R, row0 }: { R: number; row0: number }): void {
   if (asView(b).size < (row0 + R) * 4)
     throw new Error(`per-row array of ${asView(b).size} bytes: rows to ${row0 + R}`);
 }

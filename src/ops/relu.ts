@@ -3,7 +3,7 @@
  * runs pre_classifier -> ReLU -> classifier). NaN passes through, as in torch.
  */
 import type { Bindable } from '../gpu/buffers.ts';
-import type { Gpu } from '../gpu/gpu.ts';
+import { flatGrid, type Gpu } from '../gpu/gpu.ts';
 import wgsl from './relu.wgsl';
 
 type Floats = Float32Array | Float64Array;
@@ -13,7 +13,6 @@ export interface ReluDims {
 }
 
 const WG = 256; // relu.wgsl's workgroup size
-const MAX_GROUPS_X = 65535; // WebGPU's default maxComputeWorkgroupsPerDimension
 
 /** CPU reference: out = inp < 0 ? 0 : inp. */
 export function reluForwardCpu({ out }: { out: Floats }, { inp }: { inp: Floats }, { N }: ReluDims): void {
@@ -27,11 +26,9 @@ export function reluForward(
   { inp }: { inp: Bindable },
   { N }: ReluDims,
 ): void {
-  const groups = Math.ceil(N / WG);
-  const x = Math.min(groups, MAX_GROUPS_X);
   gpu.dispatch(gpu.pipelines.get(wgsl, 'relu_forward'), {
     uniforms: [N],
     buffers: [out, inp],
-    workgroups: [x, Math.ceil(groups / Math.max(x, 1))],
+    workgroups: flatGrid(Math.ceil(N / WG)),
   });
 }

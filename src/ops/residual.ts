@@ -5,7 +5,7 @@
  * alias an input, nor dinp1 alias dinp2 or dout.
  */
 import type { Bindable } from '../gpu/buffers.ts';
-import type { Gpu } from '../gpu/gpu.ts';
+import { flatGrid, type Gpu } from '../gpu/gpu.ts';
 import wgsl from './residual.wgsl';
 
 type Floats = Float32Array | Float64Array;
@@ -15,7 +15,6 @@ export interface ResidualDims {
 }
 
 const WG = 256; // residual.wgsl's workgroup size
-const MAX_GROUPS_X = 65535; // WebGPU's default maxComputeWorkgroupsPerDimension
 
 /** CPU reference: out = inp1 + inp2. */
 export function residualForwardCpu(
@@ -47,7 +46,7 @@ export function residualForward(
   gpu.dispatch(gpu.pipelines.get(wgsl, 'residual_forward'), {
     uniforms: [N],
     buffers: [out, inp1, inp2],
-    workgroups: grid(N),
+    workgroups: flatGrid(Math.ceil(N / WG)),
   });
 }
 
@@ -60,13 +59,6 @@ export function residualBackward(
   gpu.dispatch(gpu.pipelines.get(wgsl, 'residual_backward'), {
     uniforms: [N],
     buffers: [dinp1, dinp2, dout],
-    workgroups: grid(N),
+    workgroups: flatGrid(Math.ceil(N / WG)),
   });
-}
-
-/** ceil(N / WG) workgroups, folded into a second dimension past 65535. */
-function grid(N: number): [number, number] {
-  const groups = Math.ceil(N / WG);
-  const x = Math.min(groups, MAX_GROUPS_X);
-  return [x, Math.ceil(groups / Math.max(x, 1))];
 }

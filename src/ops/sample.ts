@@ -28,8 +28,9 @@
  * `sampleUniform` is its CPU twin, so `sampleCpu` given those uniforms picks what the GPU picks (up to
  * f32 rounding at a boundary between two tokens' intervals).
  */
-import { asView, f32, type Bindable, type F32, type View } from '../gpu/buffers.ts';
+import { f32, type Bindable, type F32 } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import { checkRows, chunk } from './logprobs.ts';
 import wgsl from './sample.wgsl';
 
 export interface SampleOptions {
@@ -260,18 +261,4 @@ export function sampleForwardSimple(
     buffers: [ids, chunk(logits, o)],
     workgroups: [Math.ceil(o.R / 64)],
   });
-}
-
-/** The logits chunk as a view of exactly R * ldV floats. */
-function chunk(b: Bindable, { R, ldV }: Resolved): View {
-  const v = asView(b);
-  const size = R * ldV * 4;
-  if (v.size < size)
-    throw new Error(`logits chunk of ${v.size} bytes is smaller than R * ldV = ${R} * ${ldV}`);
-  return { buffer: v.buffer, offset: v.offset, size };
-}
-
-function checkRows(b: Bindable, { R, row0 }: Resolved): void {
-  if (asView(b).size < (row0 + R) * 4)
-    throw new Error(`per-row array of ${asView(b).size} bytes: rows to ${row0 + R}`);
 }

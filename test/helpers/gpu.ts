@@ -7,6 +7,7 @@ import type { Bindable } from '../../src/gpu/buffers.ts';
 import { adapterName } from '../../src/gpu/device.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { createNodeGpu } from '../../src/gpu/node.ts';
+import { mulberry32 } from '../../src/util/random.ts';
 
 let shared: Promise<Gpu> | null = null;
 
@@ -19,17 +20,8 @@ export function testGpu(): Promise<Gpu> {
   return shared;
 }
 
-/** mulberry32: small, seeded, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform floats in [0, 1) for test data (the engine's own generator). */
+export const rng = mulberry32;
 
 /** `n` uniform floats in [lo, hi) from `seed`. */
 export function randn(n: number, seed: number, lo = -1, hi = 1): Float32Array {

@@ -2,7 +2,8 @@
 // by test/fixtures/scripts/make_adamw.py (torch.optim.AdamW / Adam, float32, 3 steps of 100 params).
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { adamwCpu, adamwUpdate, flatGrid, type AdamWConfig } from '../../src/ops/adamw.ts';
+import { flatGrid } from '../../src/gpu/gpu.ts';
+import { adamwCpu, adamwUpdate, type AdamWConfig } from '../../src/ops/adamw.ts';
 import { expectClose, testGpu } from '../helpers/gpu.ts';
 
 interface TorchStep {
