@@ -31,7 +31,8 @@ export interface DownloadOptions {
 
 export const DEFAULT_CACHE_NAME = 'rlhf-studio-data';
 
-async function defaultCache(name: string): Promise<CacheLike | null> {
+/** The browser's Cache Storage under `name`, or null where there is none (Node, insecure origins). */
+export async function defaultCache(name: string): Promise<CacheLike | null> {
   if (typeof caches === 'undefined') return null;
   try {
     return await caches.open(name);

@@ -12,7 +12,13 @@
  * branch ('main') is cached as it was first fetched; name a commit to pin one. The Hub's failures
  * become ModelSourceError with a message naming the repo, file and revision.
  */
-import { downloadBytes, type CacheLike, type DownloadProgress, type FetchLike } from '../data/download.ts';
+import {
+  defaultCache,
+  downloadBytes,
+  type CacheLike,
+  type DownloadProgress,
+  type FetchLike,
+} from '../data/download.ts';
 import { loadHFFolder, type HFFiles } from './hf-folder.ts';
 import type { LoadedGPT2 } from './safetensors.ts';
 
@@ -154,20 +160,11 @@ function checkedFetch(
   };
 }
 
-async function defaultCache(): Promise<CacheLike | null> {
-  if (typeof caches === 'undefined') return null;
-  try {
-    return await caches.open(MODEL_CACHE_NAME);
-  } catch {
-    return null; // e.g. an insecure origin
-  }
-}
-
 async function fetchRemote(
   s: Extract<ModelSource, { kind: 'hub' | 'url' }>,
   o: FetchModelOptions,
 ): Promise<HFFiles> {
-  const cache = o.cache === undefined ? await defaultCache() : o.cache;
+  const cache = o.cache === undefined ? await defaultCache(MODEL_CACHE_NAME) : o.cache;
   const inner: FetchLike = o.fetch ?? ((u, init) => fetch(u, init));
   const url = (file: string) => fileUrl(s, file, o.endpoint);
   const get = async (file: string) =>
