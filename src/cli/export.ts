@@ -3,17 +3,21 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exportHFFolder } from '../model/hf-folder.ts';
 import { gpt2ParamTable } from '../model/param-table.ts';
+import { mergeLora } from '../model/peft.ts';
 import { UsageError, type Command } from './command.ts';
 import { loadModelArgs, MODEL_OPTIONS, MODEL_USAGE } from './generate.ts';
+import { loadAdapterDir } from './lora-args.ts';
 
 export const exportCommand: Command = {
   name: 'export',
   summary: 'write a GPT-2 as a Hugging Face folder (config, model.safetensors, tokenizer files)',
   usage:
     'rlhf-studio export (--model DIR | --hub REPO[@REV] | --url BASE) --out DIR2 [--value-head]\n' +
+    '                   [--adapter DIR --merge]\n' +
     `${MODEL_USAGE}\n` +
     '  --out DIR2           the folder to write (created): what AutoModelForCausalLM.from_pretrained loads\n' +
-    "  --value-head         keep TRL's v_head.summary.* when the source has them",
+    "  --value-head         keep TRL's v_head.summary.* when the source has them\n" +
+    '  --adapter DIR --merge  merge a peft LoRA adapter into the weights: W + scaling * (B A)^T',
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
@@ -21,13 +25,21 @@ export const exportCommand: Command = {
         ...MODEL_OPTIONS,
         out: { type: 'string' },
         'value-head': { type: 'boolean', default: false },
+        adapter: { type: 'string' },
+        merge: { type: 'boolean', default: false },
       },
     });
     if (!values.out) throw new UsageError('--out DIR2 is required');
     const { loaded, name } = await loadModelArgs(values, { valueHead: values['value-head'] });
     const valueHead = loaded.valueHeadLoaded;
     // Without a loaded value head, the block is the plain table's: v_head.* come after it.
-    const params = valueHead ? loaded.params : loaded.params.subarray(0, gpt2ParamTable(loaded.config).total);
+    let params = valueHead ? loaded.params : loaded.params.subarray(0, gpt2ParamTable(loaded.config).total);
+    if (values.adapter !== undefined || values.merge) {
+      if (!(values.adapter !== undefined && values.merge))
+        throw new UsageError('--adapter DIR and --merge go together: export writes the merged weights');
+      const a = loadAdapterDir(values.adapter!, loaded.config);
+      params = mergeLora(loaded.config, params, a.table, a.params, { valueHead });
+    }
     const files = exportHFFolder(loaded.config, params, { valueHead });
     mkdirSync(values.out, { recursive: true });
     for (const [file, bytes] of files) writeFileSync(join(values.out, file), bytes);

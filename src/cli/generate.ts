@@ -2,10 +2,12 @@ import { parseArgs } from 'node:util';
 import { createNodeGpu } from '../gpu/node.ts';
 import { Generator, type GenerateOptions } from '../model/generate.ts';
 import { GPT2 } from '../model/gpt2.ts';
+import { Lora } from '../model/lora.ts';
 import { describeSource, loadModelFromSource, type ModelSource } from '../model/hub.ts';
 import type { LoadedGPT2 } from '../model/safetensors.ts';
 import { decode, encode, GPT2_VOCAB_SIZE } from '../model/tokenizer.ts';
 import { UsageError, type Command } from './command.ts';
+import { loadAdapterDir } from './lora-args.ts';
 import { loadModelDir } from './model-dir.ts';
 
 /** parseArgs options naming a model: a local folder, a Hub repo or a URL. */
@@ -74,7 +76,9 @@ export const generateCommand: Command = {
   usage:
     'rlhf-studio generate (--model DIR | --hub REPO[@REV] | --url BASE) (--prompt-ids 1,2,3 | --prompt TEXT)...\n' +
     '    --max-new-tokens N [--greedy | --temperature T --top-k K --top-p P] [--seed S] [--ignore-eos] [--json]\n' +
+    '    [--adapter DIR]\n' +
     `${MODEL_USAGE}\n` +
+    '  --adapter DIR        a peft LoRA adapter folder (adapter_config.json, adapter_model.safetensors) on the model\n' +
     '  --prompt-ids, --prompt  one prompt each; repeat for a batch (--prompt needs the GPT-2 vocabulary)\n' +
     '  --greedy             argmax decoding (transformers do_sample=False); default: sample\n' +
     '  --temperature, --top-k (0 = off), --top-p (1 = off), --seed: sampling as transformers does it\n' +
@@ -95,6 +99,7 @@ export const generateCommand: Command = {
         seed: { type: 'string' },
         'ignore-eos': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
+        adapter: { type: 'string' },
       },
     });
     const maxNew = numberArg(
@@ -130,6 +135,10 @@ export const generateCommand: Command = {
 
     const gpu = await createNodeGpu();
     const model = new GPT2(gpu, loaded.config, loaded.params);
+    if (values.adapter) {
+      const a = loadAdapterDir(values.adapter, loaded.config);
+      model.attachLora(new Lora(gpu, loaded.config, a.lora, a.params));
+    }
     const gen = new Generator(model);
     const t0 = performance.now();
     const { ids } = await gen.generate(prompts, options);
@@ -155,6 +164,7 @@ export const generateCommand: Command = {
       );
     }
     gen.dispose();
+    model.adapters?.dispose();
     model.dispose();
     gpu.dispose();
     return 0;

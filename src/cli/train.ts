@@ -4,13 +4,16 @@ import { parseArgs } from 'node:util';
 import { PromptSet } from '../data/prompts.ts';
 import { parseUserPrompts, promptFormatFromName } from '../data/user-prompts.ts';
 import { createNodeGpu } from '../gpu/node.ts';
+import type { GPT2Config } from '../model/config.ts';
 import { decode, encode } from '../model/tokenizer.ts';
 import { TRL_DEFAULTS, validatePPOConfig, type PPOConfig } from '../rl/config.ts';
+import type { SessionLora } from '../rl/lora-policy.ts';
 import { TrainingSession } from '../rl/session.ts';
 import { TRL_SENTIMENT_ROLLOUT } from '../rl/trainer.ts';
 import { sentimentReward, type SentimentTarget } from '../reward/types.ts';
 import { UsageError, type Command } from './command.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, loadModelArgs } from './generate.ts';
+import { LORA_OPTIONS, LORA_USAGE, loadAdapterDir, parseLoraArgs } from './lora-args.ts';
 import { loadRewardArg } from './reward-arg.ts';
 
 /** PPOConfig fields as CLI options, by their TRL names (`--batch_size 16`). */
@@ -48,8 +51,14 @@ export const train: Command = {
     '                  --prompts FILE --steps N [--target positive|negative] [--out DIR] [--metrics FILE.jsonl]\n' +
     '                  [--response-min-length 4] [--response-max-length 16] [--query-min-tokens 2]\n' +
     '                  [--query-max-tokens 8] [--min-prompt-chars 0] [PPOConfig fields by TRL name]\n' +
+    '                  [--use_peft [LoRA options] | --adapter DIR] [--merge]\n' +
     MODEL_USAGE +
     '\n' +
+    LORA_USAGE +
+    '\n' +
+    '  --adapter DIR        continue training a peft LoRA adapter folder (its settings; implies --use_peft)\n' +
+    '  --merge              with LoRA: also write the merged full model to OUT/merged\n' +
+    '  with LoRA, --out gets the peft adapter folder, with the value head in model.safetensors beside it\n' +
     '  --reward         a text classifier folder (ONNX, or DistilBERT weights), its URL, or hub:REPO\n' +
     '  --prompts        .txt (one per line), .csv/.jsonl (a text column) or .parquet (e.g. IMDb train)\n' +
     '  --steps          PPO steps (TRL PPOConfig.steps, counted in samples, is steps * batch_size)\n' +
@@ -77,6 +86,9 @@ export const train: Command = {
       'min-prompt-chars': { type: 'string', default: '0' },
       'prompt-column': { type: 'string' },
       quiet: { type: 'boolean', default: false },
+      ...LORA_OPTIONS,
+      adapter: { type: 'string' },
+      merge: { type: 'boolean', default: false },
       ...Object.fromEntries(CONFIG_KEYS.map((k) => [k, { type: 'string' }])),
     } as const;
     const { values } = parseArgs({ args: argv, options });
@@ -133,10 +145,12 @@ export const train: Command = {
     const { loaded, name } = await loadModelArgs(v as { model?: string; hub?: string; url?: string }, {
       valueHead: true,
     });
+    const lora = loraSpec(v, loaded.config, name);
     const gpu = await createNodeGpu();
     const rewardModel = await loadRewardArg(v.reward as string, gpu);
     const reward = sentimentReward(rewardModel, target as SentimentTarget);
-    const session = new TrainingSession(gpu, { model: loaded, reward, prompts, decode, config, rollout });
+    const spec = { model: loaded, reward, prompts, decode, config, rollout, lora };
+    const session = new TrainingSession(gpu, spec);
     const quiet = v.quiet === true;
     if (!quiet)
       console.log(`training ${name} for ${steps} PPO steps of ${config.batch_size} (target ${target})`);
@@ -160,7 +174,13 @@ export const train: Command = {
         const out = v.out as string;
         mkdirSync(out, { recursive: true });
         for (const [file, bytes] of await session.exportFolder()) writeFileSync(join(out, file), bytes);
-        if (!quiet) console.log(`wrote ${out}`);
+        if (!quiet) console.log(`wrote ${out}${lora ? ' (peft adapter and value head)' : ''}`);
+        if (lora && v.merge === true) {
+          mkdirSync(join(out, 'merged'), { recursive: true });
+          for (const [file, bytes] of await session.exportMergedFolder())
+            writeFileSync(join(out, 'merged', file), bytes);
+          if (!quiet) console.log(`wrote ${join(out, 'merged')} (adapters merged)`);
+        }
       }
     } finally {
       session.dispose();
@@ -170,3 +190,20 @@ export const train: Command = {
     return 0;
   },
 };
+
+/** LoRA from --use_peft and its options, or from --adapter DIR (whose settings win); null without either. */
+function loraSpec(
+  v: Record<string, string | boolean | undefined>,
+  config: GPT2Config,
+  baseModel: string,
+): SessionLora | null {
+  if (typeof v.adapter !== 'string') {
+    const flags = parseLoraArgs(v);
+    if (v.merge === true && !flags) throw new UsageError('--merge needs LoRA (--use_peft or --adapter DIR)');
+    return flags ? { config: flags, baseModel } : null;
+  }
+  const own = ['lora_r', 'lora_alpha', 'lora_dropout', 'lora_target_modules', 'use_rslora'].find((k) => v[k]);
+  if (own) throw new UsageError(`--adapter ${v.adapter} has its own LoRA settings; drop --${own}`);
+  const adapter = loadAdapterDir(v.adapter, config, { valueHead: true });
+  return { config: adapter.lora, adapter, baseModel: adapter.baseModel ?? baseModel };
+}

@@ -54,6 +54,11 @@ export class Lora {
     this.params = gpu.upload(params, 'lora.params');
   }
 
+  /** The widest adapted input: scratch for dropout(x) is sized for it, so it never grows within a pass. */
+  private get maxIn(): number {
+    return Math.max(0, ...this.table.slots.map((s) => s.inF));
+  }
+
   get scaling(): number {
     return this.table.scaling;
   }
@@ -138,7 +143,7 @@ export class Lora {
       matmul(gpu, { out: dinp }, { a: dh, b: A }, { M: N, N: s.inF, K: r, beta: 1 });
       return;
     }
-    const dxd = this.buf('dxd', N * s.inF);
+    const dxd = this.buf('dxd', N * this.maxIn);
     matmul(gpu, { out: dxd }, { a: dh, b: A }, { M: N, N: s.inF, K: r });
     dropoutBackward(gpu, { dinp }, { dout: dxd }, mask, { N: N * s.inF });
   }
@@ -174,7 +179,7 @@ export class Lora {
   private dropped(s: LoraSlot, inp: GPUBuffer, N: number, pass: LoraPass): GPUBuffer | View {
     const mask = this.mask(s, pass);
     if (!mask) return inp;
-    const xd = this.buf('xd', N * s.inF);
+    const xd = this.buf('xd', N * this.maxIn);
     dropoutForward(this.gpu, { out: xd }, { inp }, mask, { N: N * s.inF });
     return xd;
   }
@@ -183,7 +188,10 @@ export class Lora {
   private buf(name: string, floats: number): GPUBuffer {
     const have = this.scratch.get(name);
     if (have && have.size >= floats * 4) return have;
-    if (have) this.gpu.destroy(have);
+    if (have) {
+      this.gpu.flush(); // dispatches recorded with the old buffer go first
+      this.gpu.destroy(have);
+    }
     const b = this.gpu.createBuffer(floats * 4, `lora.${name}`);
     this.scratch.set(name, b);
     return b;

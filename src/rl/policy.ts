@@ -7,10 +7,17 @@
  * The value head is TRL's ValueHead: summary = Linear(n_embd, 1) on the last hidden state (after
  * ln_f), dropout off. Its weights live in the policy's parameter block (v_head.summary.*), so the
  * optimizer, checkpoints and export see them like any other parameter.
+ *
+ * With LoRA (peft), the policy's base weights are frozen and the trained block is the adapters' one
+ * (lora-table.ts), which then also holds the value head; the reference can be the policy's own GPT2
+ * with the adapters switched off (TRL's trick: one copy of the base weights for both).
  */
 import type { Gpu } from '../gpu/gpu.ts';
 import type { GPT2Config } from '../model/config.ts';
+import type { GeneratorModel } from '../model/generate.ts';
 import { GPT2, type GPT2Batch } from '../model/gpt2.ts';
+import { Lora } from '../model/lora.ts';
+import type { LoraConfig } from '../model/lora-table.ts';
 import { AdamW } from '../model/optimizer.ts';
 import { paramView, valueHeadParams } from '../model/param-table.ts';
 import {
@@ -22,6 +29,7 @@ import {
   clipGradNorm,
 } from '../ops/grad-norm.ts';
 import { matmul, matmulDbias } from '../ops/matmul.ts';
+import { mixSeed } from '../util/random.ts';
 
 export interface TokenRows extends GPT2Batch {
   ids: Int32Array;
@@ -62,22 +70,45 @@ function padLast(x: ArrayLike<number>, B: number, T: number): Float32Array {
   return out;
 }
 
-/** Reference model: a frozen GPT-2 that only gives log-probs. */
+/**
+ * Reference model: a frozen GPT-2 that only gives log-probs. Either its own copy of the weights, or
+ * (`{ sharedWith: policy.net }`, LoRA) the policy's GPT2 run with its adapters disabled.
+ */
 export class ReferenceModel {
   readonly net: GPT2;
-  constructor(gpu: Gpu, config: GPT2Config, params: Float32Array) {
-    this.net = new GPT2(gpu, config, params);
+  private readonly shared: boolean;
+  constructor(gpu: Gpu, config: GPT2Config, source: Float32Array | { sharedWith: GPT2 }) {
+    this.shared = !(source instanceof Float32Array);
+    this.net = source instanceof Float32Array ? new GPT2(gpu, config, source) : source.sharedWith;
   }
 
   async logprobs(batch: TokenRows): Promise<Float32Array> {
-    this.net.forward(batch);
-    const head = this.net.headForward(nextTokenTargets(batch));
-    return dropLast(await this.net.gpu.readF32(head.logprob, batch.B * batch.T), batch.B, batch.T);
+    const enabled = this.net.adaptersEnabled;
+    this.net.adaptersEnabled = false;
+    try {
+      this.net.forward(batch);
+      const head = this.net.headForward(nextTokenTargets(batch));
+      return dropLast(await this.net.gpu.readF32(head.logprob, batch.B * batch.T), batch.B, batch.T);
+    } finally {
+      this.net.adaptersEnabled = enabled;
+    }
+  }
+
+  /** What a Generator needs to sample from the reference: the base weights, no adapters. */
+  get generatorModel(): GeneratorModel {
+    const { gpu, config, table, params } = this.net;
+    return { gpu, config, table, params, lora: null };
   }
 
   dispose(): void {
-    this.net.dispose();
+    if (!this.shared) this.net.dispose();
   }
+}
+
+/** LoRA settings of a policy and its block laid out by loraTable(config, lora, {valueHead: true}). */
+export interface PolicyLora {
+  config: LoraConfig;
+  params: Float32Array;
 }
 
 export class PolicyWithValueHead {
@@ -89,18 +120,28 @@ export class PolicyWithValueHead {
   private normOut: GPUBuffer;
   private normPartials: GPUBuffer;
   private flag: GPUBuffer;
+  private dropoutPasses = 0;
 
-  /** `params` laid out with the value head (gpt2ParamTable(config, {valueHead: true})). */
+  /**
+   * `params` laid out with the value head (gpt2ParamTable(config, {valueHead: true})); with `lora`,
+   * the base without it (gpt2ParamTable(config)), frozen, and the value head in the LoRA block.
+   */
   constructor(
     readonly gpu: Gpu,
     config: GPT2Config,
     params: Float32Array,
-    { learningRate }: { learningRate: number },
+    {
+      learningRate,
+      lora = null,
+      seed = 0,
+    }: { learningRate: number; lora?: PolicyLora | null; seed?: number },
   ) {
-    this.net = new GPT2(gpu, config, params, { valueHead: true });
+    this.net = new GPT2(gpu, config, params, { valueHead: !lora });
+    if (lora) this.net.attachLora(new Lora(gpu, config, lora.config, lora.params, { valueHead: true }));
+    this.seed = seed;
+    const N = this.net.trainTable.total;
     // TRL's optimizer: torch.optim.Adam(lr=learning_rate), i.e. AdamW without weight decay.
-    this.opt = new AdamW(gpu, this.net.table.total, { lr: learningRate, weightDecay: 0 });
-    const N = this.net.table.total;
+    this.opt = new AdamW(gpu, N, { lr: learningRate, weightDecay: 0 });
     this.normOut = gpu.createBuffer(8, 'policy.grad-norm');
     this.normPartials = gpu.createBuffer(gradNormPartialCount(N) * 4, 'policy.grad-norm-partials');
     this.flag = gpu.createBuffer(4, 'policy.nonfinite-flag');
@@ -110,11 +151,16 @@ export class PolicyWithValueHead {
     this.opt.config = { ...this.opt.config, lr };
   }
 
-  /** Forward with log-probs, entropies and values; keeps what backward needs. */
-  async forward(batch: TokenRows): Promise<ForwardOut> {
+  private readonly seed: number;
+
+  /**
+   * Forward with log-probs, entropies and values; keeps what backward needs. `train` turns LoRA
+   * dropout on (a new mask each pass); rollout passes leave it off.
+   */
+  async forward(batch: TokenRows, { train = false }: { train?: boolean } = {}): Promise<ForwardOut> {
     const { B, T } = batch;
     const net = this.net;
-    net.forward(batch);
+    net.forward(batch, { dropoutSeed: train ? mixSeed(this.seed, 0x10a, this.dropoutPasses++) : null });
     const head = net.headForward(nextTokenTargets(batch));
     const values = this.valueForward(B * T);
     const [logprob, entropy, v] = await Promise.all([
@@ -150,8 +196,8 @@ export class PolicyWithValueHead {
    * Adam step. Returns the gradient norm when it was computed.
    */
   async step({ maxGradNorm }: { maxGradNorm: number | null }): Promise<number | null> {
-    const grads = this.net.grads!;
-    const N = this.net.table.total;
+    const grads = this.net.trainGrads();
+    const N = this.net.trainTable.total;
     await this.assertFiniteParams();
     resetNonFiniteFlag(this.gpu, this.flag);
     findNonFinite(this.gpu, { flag: this.flag }, { inp: grads }, { N });
@@ -166,17 +212,22 @@ export class PolicyWithValueHead {
     }
     const [flag] = await this.gpu.readU32(this.flag, 1);
     if (flag !== 0) throw new NonFiniteError(`non-finite gradient in ${await this.locateNonFinite(grads)}`);
-    this.opt.step(this.net.params, grads);
+    this.opt.step(this.net.trainParams, grads);
     return norm;
   }
 
   /** Throws NonFiniteError naming the parameters that hold a NaN or Inf. */
   async assertFiniteParams(): Promise<void> {
     resetNonFiniteFlag(this.gpu, this.flag);
-    findNonFinite(this.gpu, { flag: this.flag }, { inp: this.net.params }, { N: this.net.table.total });
+    findNonFinite(
+      this.gpu,
+      { flag: this.flag },
+      { inp: this.net.trainParams },
+      { N: this.net.trainTable.total },
+    );
     const [flag] = await this.gpu.readU32(this.flag, 1);
     if (flag !== 0)
-      throw new NonFiniteError(`non-finite weight in ${await this.locateNonFinite(this.net.params)}`);
+      throw new NonFiniteError(`non-finite weight in ${await this.locateNonFinite(this.net.trainParams)}`);
   }
 
   /** Global gradient norm without clipping (for stats). */
@@ -184,16 +235,16 @@ export class PolicyWithValueHead {
     gradNorm(
       this.gpu,
       { out: this.normOut, partials: this.normPartials },
-      { grads: this.net.grads! },
-      { N: this.net.table.total },
+      { grads: this.net.trainGrads() },
+      { N: this.net.trainTable.total },
     );
     return readGradNorm(this.gpu, this.normOut);
   }
 
   /** The names of the parameters whose gradient (or value) holds a NaN or Inf. */
   async locateNonFinite(block: GPUBuffer): Promise<string> {
-    const data = await this.gpu.readF32(block, this.net.table.total);
-    const bad = this.net.table.entries
+    const data = await this.gpu.readF32(block, this.net.trainTable.total);
+    const bad = this.net.trainTable.entries
       .filter((e) => data.subarray(e.offset, e.offset + e.size).some((x) => !Number.isFinite(x)))
       .map((e) => e.name);
     return bad.length
@@ -201,11 +252,13 @@ export class PolicyWithValueHead {
       : 'an unknown tensor';
   }
 
+  /** The parameter block (full fine-tuning) or the LoRA block (with the value head). */
   async readParams(): Promise<Float32Array> {
-    return this.net.readParams();
+    return this.net.adapters ? this.net.adapters.readParams() : this.net.readParams();
   }
 
   dispose(): void {
+    this.net.adapters?.dispose();
     this.net.dispose();
     this.opt.dispose();
     for (const b of [this.values, this.dvalues, this.dlogprob, this.normOut, this.normPartials, this.flag]) {
@@ -216,12 +269,13 @@ export class PolicyWithValueHead {
   /** values (B*T) = lnf (B*T, C) @ v_head.weight^T (C, 1) + v_head.bias. */
   private valueForward(BT: number): GPUBuffer {
     const C = this.net.config.n_embd;
-    const vh = valueHeadParams(this.net.table);
+    const vh = valueHeadParams(this.net.trainTable);
+    const p = this.net.trainParams;
     this.values = this.ensure(this.values, BT, 'policy.values');
     matmul(
       this.gpu,
       { out: this.values },
-      { a: this.net.lnf, b: paramView(this.net.params, vh.vw), bias: paramView(this.net.params, vh.vb) },
+      { a: this.net.lnf, b: paramView(p, vh.vw), bias: paramView(p, vh.vb) },
       { M: BT, N: 1, K: C, transB: true },
     );
     return this.values;
@@ -230,13 +284,13 @@ export class PolicyWithValueHead {
   /** dlnf += dvalues (BT, 1) @ w (1, C);  dw (1, C) += dvalues^T @ lnf;  db += sum dvalues. */
   private valueBackward(BT: number): void {
     const C = this.net.config.n_embd;
-    const vh = valueHeadParams(this.net.table);
-    const grads = this.net.grads!;
+    const vh = valueHeadParams(this.net.trainTable);
+    const grads = this.net.trainGrads();
     const dv = this.dvalues!;
     matmul(
       this.gpu,
       { out: this.net.dlnf },
-      { a: dv, b: paramView(this.net.params, vh.vw) },
+      { a: dv, b: paramView(this.net.trainParams, vh.vw) },
       { M: BT, N: C, K: 1, beta: 1 },
     );
     matmul(

@@ -8,9 +8,11 @@ import type { GPT2Config } from '../model/config.ts';
 import { Generator } from '../model/generate.ts';
 import { exportHFFolder, type HFFiles } from '../model/hf-folder.ts';
 import { gpt2ParamTable, paramSlice, valueHeadParams } from '../model/param-table.ts';
+import { mergeLora, savePeftAdapter } from '../model/peft.ts';
 import type { LoadedGPT2 } from '../model/safetensors.ts';
 import { mixSeed, mulberry32 } from '../util/random.ts';
 import type { PPOConfig } from './config.ts';
+import { loraPolicyBlock, type SessionLora } from './lora-policy.ts';
 import { PolicyWithValueHead, ReferenceModel } from './policy.ts';
 import {
   PPOTrainer,
@@ -42,6 +44,8 @@ export interface SessionSpec {
   config: PPOConfig;
   rollout?: RolloutSettings;
   sampling?: SamplingSettings;
+  /** Train LoRA adapters (peft) instead of every weight; the reference is then the base itself. */
+  lora?: SessionLora | null;
 }
 
 /**
@@ -78,13 +82,24 @@ export class TrainingSession {
   ) {
     const { model, config } = spec;
     this.config = model.config;
-    const params = withValueHead(model, config.seed);
     const baseTotal = gpt2ParamTable(model.config).total;
-    this.policy = new PolicyWithValueHead(gpu, model.config, params, { learningRate: config.learning_rate });
-    // The reference is the starting policy without its value head; it shares no buffer with the policy.
-    this.ref = new ReferenceModel(gpu, model.config, params.slice(0, baseTotal));
+    if (spec.lora) {
+      // LoRA: a frozen base, and as the reference the same GPT2 with its adapters off (no second copy).
+      const lora = loraPolicyBlock(model, spec.lora, config.seed);
+      const base = model.params.subarray(0, baseTotal);
+      const opts = { learningRate: config.learning_rate, lora, seed: config.seed };
+      this.policy = new PolicyWithValueHead(gpu, model.config, base, opts);
+      this.ref = new ReferenceModel(gpu, model.config, { sharedWith: this.policy.net });
+    } else {
+      const params = withValueHead(model, config.seed);
+      this.policy = new PolicyWithValueHead(gpu, model.config, params, {
+        learningRate: config.learning_rate,
+      });
+      // The reference is the starting policy without its value head; it shares no buffer with the policy.
+      this.ref = new ReferenceModel(gpu, model.config, params.slice(0, baseTotal));
+    }
     this.policyGen = new Generator(this.policy.net);
-    this.refGen = new Generator(this.ref.net);
+    this.refGen = new Generator(this.ref.generatorModel);
     this.sampling = spec.sampling ?? TRL_SAMPLING;
     this.trainer = new PPOTrainer(
       {
@@ -126,12 +141,33 @@ export class TrainingSession {
     };
   }
 
-  /** The fine-tuned policy as a Hugging Face folder (value head included, as TRL saves it). */
+  /**
+   * The fine-tuned policy as a Hugging Face folder (value head included, as TRL saves it); with LoRA
+   * the peft adapter folder (adapter_config.json, adapter_model.safetensors, value head beside).
+   */
   async exportFolder(): Promise<HFFiles> {
+    const adapters = this.policy.net.adapters;
+    if (adapters)
+      return savePeftAdapter(adapters.table, await adapters.readParams(), {
+        baseModel: this.spec.lora?.baseModel,
+      });
     return exportHFFolder(this.config, await this.policy.readParams(), { valueHead: true });
   }
 
+  /** With LoRA: the base with the adapters merged in (W + scaling (B A)^T), as a Hugging Face folder. */
+  async exportMergedFolder(): Promise<HFFiles> {
+    const adapters = this.policy.net.adapters;
+    if (!adapters) return this.exportFolder();
+    const base = await this.policy.net.readParams();
+    return exportHFFolder(
+      this.config,
+      mergeLora(this.config, base, adapters.table, await adapters.readParams()),
+    );
+  }
+
   dispose(): void {
+    this.policyGen.dispose();
+    this.refGen.dispose();
     this.policy.dispose();
     this.ref.dispose();
   }

@@ -215,7 +215,7 @@ export class PPOTrainer {
         for (let mb = bb; mb < bb + backwardBatch; mb += c.mini_batch_size) {
           const rows = order.slice(mb, mb + c.mini_batch_size);
           const sub = selectRows(batch, rows);
-          const now: ForwardOut = await policy.forward(sub);
+          const now: ForwardOut = await policy.forward(sub, { train: true });
           const inputs = {
             oldLogprobs: pickRows(old.logprobs, W, rows),
             values: pickRows(adv.values, W, rows),
