@@ -667,6 +667,7 @@ export class GPT2 {
 
   private freeActs(): void {
     if (!this.acts) return;
+    this.gpu.flush(); // dispatches recorded with these buffers go first
     for (const b of this.acts.all) this.gpu.destroy(b);
     if (this.acts.mask) this.gpu.destroy(this.acts.mask);
     if (this.acts.buckets) destroyEncoderBuckets(this.gpu, this.acts.buckets);

@@ -16,7 +16,16 @@ export interface SessionLora {
   adapter?: LoadedAdapter | null;
   /** base_model_name_or_path written into the saved adapter_config.json. */
   baseModel?: string | null;
+  /** Rows per forward/backward pass (default LORA_MICRO_BATCH); bounds the activations held at once. */
+  microBatch?: number;
 }
+
+/**
+ * Rows per pass with LoRA: activations, not weights, dominate a LoRA step's memory (TRL's mini-batch of
+ * 128 rows would hold 1.7 GB of them for GPT-2 124M), so mini-batches run in parts of this many rows,
+ * each run forward again before its backward (one extra forward per part; the same gradients).
+ */
+export const LORA_MICRO_BATCH = 16;
 
 export function loraPolicyBlock(model: LoadedGPT2, spec: SessionLora, seed: number): PolicyLora {
   const cfg = model.config;

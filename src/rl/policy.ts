@@ -71,13 +71,44 @@ function padLast(x: ArrayLike<number>, B: number, T: number): Float32Array {
 }
 
 /**
+ * [r0, r1) row ranges of at most `micro` rows (one range when micro is null), as even as possible so
+ * that the activations keep one shape.
+ */
+function rowParts(B: number, micro: number | null): [number, number][] {
+  const step = micro === null ? B : Math.ceil(B / Math.ceil(B / Math.max(1, micro)));
+  const parts: [number, number][] = [];
+  for (let r0 = 0; r0 < B; r0 += step) parts.push([r0, Math.min(B, r0 + step)]);
+  return parts;
+}
+
+/** Rows r0..r1 of a batch (views, no copy). */
+function sliceRows(batch: TokenRows, r0: number, r1: number): TokenRows {
+  if (r0 === 0 && r1 === batch.B) return batch;
+  const { T } = batch;
+  const rows = <A extends Int32Array | Uint32Array>(x: A): A => x.subarray(r0 * T, r1 * T) as A;
+  return {
+    B: r1 - r0,
+    T,
+    ids: rows(batch.ids),
+    mask: batch.mask && rows(batch.mask),
+    positions: batch.positions && rows(batch.positions),
+  };
+}
+
+/**
  * Reference model: a frozen GPT-2 that only gives log-probs. Either its own copy of the weights, or
  * (`{ sharedWith: policy.net }`, LoRA) the policy's GPT2 run with its adapters disabled.
  */
 export class ReferenceModel {
   readonly net: GPT2;
   private readonly shared: boolean;
-  constructor(gpu: Gpu, config: GPT2Config, source: Float32Array | { sharedWith: GPT2 }) {
+  constructor(
+    gpu: Gpu,
+    config: GPT2Config,
+    source: Float32Array | { sharedWith: GPT2 },
+    /** Rows per forward pass (null: the whole batch at once). */
+    private readonly microBatch: number | null = null,
+  ) {
     this.shared = !(source instanceof Float32Array);
     this.net = source instanceof Float32Array ? new GPT2(gpu, config, source) : source.sharedWith;
   }
@@ -86,9 +117,15 @@ export class ReferenceModel {
     const enabled = this.net.adaptersEnabled;
     this.net.adaptersEnabled = false;
     try {
-      this.net.forward(batch);
-      const head = this.net.headForward(nextTokenTargets(batch));
-      return dropLast(await this.net.gpu.readF32(head.logprob, batch.B * batch.T), batch.B, batch.T);
+      const out = new Float32Array(batch.B * (batch.T - 1));
+      for (const [r0, r1] of rowParts(batch.B, this.microBatch)) {
+        const sub = sliceRows(batch, r0, r1);
+        this.net.forward(sub);
+        const head = this.net.headForward(nextTokenTargets(sub));
+        const lp = await this.net.gpu.readF32(head.logprob, sub.B * sub.T);
+        out.set(dropLast(lp, sub.B, sub.T), r0 * (batch.T - 1));
+      }
+      return out;
     } finally {
       this.net.adaptersEnabled = enabled;
     }
@@ -121,6 +158,10 @@ export class PolicyWithValueHead {
   private normPartials: GPUBuffer;
   private flag: GPUBuffer;
   private dropoutPasses = 0;
+  /** Rows per forward/backward pass (null: the whole batch at once). */
+  private readonly microBatch: number | null;
+  /** The last forward's rows and the dropout seed of each micro-batch, for backward. */
+  private last: { batch: TokenRows; seeds: (number | null)[] } | null = null;
 
   /**
    * `params` laid out with the value head (gpt2ParamTable(config, {valueHead: true})); with `lora`,
@@ -134,8 +175,10 @@ export class PolicyWithValueHead {
       learningRate,
       lora = null,
       seed = 0,
-    }: { learningRate: number; lora?: PolicyLora | null; seed?: number },
+      microBatch = null,
+    }: { learningRate: number; lora?: PolicyLora | null; seed?: number; microBatch?: number | null },
   ) {
+    this.microBatch = microBatch;
     this.net = new GPT2(gpu, config, params, { valueHead: !lora });
     if (lora) this.net.attachLora(new Lora(gpu, config, lora.config, lora.params, { valueHead: true }));
     this.seed = seed;
@@ -158,24 +201,72 @@ export class PolicyWithValueHead {
    * dropout on (a new mask each pass); rollout passes leave it off.
    */
   async forward(batch: TokenRows, { train = false }: { train?: boolean } = {}): Promise<ForwardOut> {
-    const { B, T } = batch;
-    const net = this.net;
-    net.forward(batch, { dropoutSeed: train ? mixSeed(this.seed, 0x10a, this.dropoutPasses++) : null });
-    const head = net.headForward(nextTokenTargets(batch));
-    const values = this.valueForward(B * T);
-    const [logprob, entropy, v] = await Promise.all([
-      this.gpu.readF32(head.logprob, B * T),
-      this.gpu.readF32(head.entropy, B * T),
-      this.gpu.readF32(values, B * T),
-    ]);
-    return { logprobs: dropLast(logprob, B, T), entropy: dropLast(entropy, B, T), values: dropLast(v, B, T) };
+    const parts = rowParts(batch.B, this.microBatch);
+    const seeds = parts.map(() => (train ? mixSeed(this.seed, 0x10a, this.dropoutPasses++) : null));
+    this.last = { batch, seeds };
+    const outs: ForwardOut[] = [];
+    for (const [k, [r0, r1]] of parts.entries()) {
+      const sub = sliceRows(batch, r0, r1);
+      const { B, T } = sub;
+      const head = this.forwardRows(sub, seeds[k]);
+      const [logprob, entropy, v] = await Promise.all([
+        this.gpu.readF32(head.logprob, B * T),
+        this.gpu.readF32(head.entropy, B * T),
+        this.gpu.readF32(this.values!, B * T),
+      ]);
+      outs.push({
+        logprobs: dropLast(logprob, B, T),
+        entropy: dropLast(entropy, B, T),
+        values: dropLast(v, B, T),
+      });
+    }
+    if (outs.length === 1) return outs[0];
+    const cat = (xs: Float32Array[]) => {
+      const out = new Float32Array(xs.reduce((n, x) => n + x.length, 0));
+      let o = 0;
+      for (const x of xs) {
+        out.set(x, o);
+        o += x.length;
+      }
+      return out;
+    };
+    return {
+      logprobs: cat(outs.map((o) => o.logprobs)),
+      entropy: cat(outs.map((o) => o.entropy)),
+      values: cat(outs.map((o) => o.values!)),
+    };
   }
 
   /**
    * Accumulates d loss / d params for the last forward, from d loss / d logprobs and d loss / d values
-   * (both (B, T-1)). Call zeroGrads() before the first of an accumulation.
+   * (both (B, T-1)). Call zeroGrads() before the first of an accumulation. When the forward ran in
+   * micro-batches, each one is run forward again (same dropout masks) before its backward, so only one
+   * micro-batch's activations are ever held.
    */
   backward(dlogprobs: ArrayLike<number>, dvalues: ArrayLike<number>): void {
+    const last = this.last;
+    if (!last) throw new Error('policy.backward before forward');
+    const parts = rowParts(last.batch.B, this.microBatch);
+    const W = last.batch.T - 1;
+    const rows = (x: ArrayLike<number>, r0: number, r1: number) =>
+      Float64Array.from({ length: (r1 - r0) * W }, (_, i) => x[r0 * W + i]);
+    for (const [k, [r0, r1]] of parts.entries()) {
+      // With one part, the forward's activations are still there.
+      if (parts.length > 1) this.forwardRows(sliceRows(last.batch, r0, r1), last.seeds[k]);
+      this.backwardRows(rows(dlogprobs, r0, r1), rows(dvalues, r0, r1));
+    }
+  }
+
+  /** Records forward, LM head and value head for a batch of rows; values land in this.values. */
+  private forwardRows(batch: TokenRows, dropoutSeed: number | null) {
+    this.net.forward(batch, { dropoutSeed });
+    const head = this.net.headForward(nextTokenTargets(batch));
+    this.valueForward(batch.B * batch.T);
+    return head;
+  }
+
+  /** Backward of the last forwardRows. */
+  private backwardRows(dlogprobs: ArrayLike<number>, dvalues: ArrayLike<number>): void {
     const { B, T } = this.net.batchShape;
     const BT = B * T;
     this.dlogprob = this.ensure(this.dlogprob, BT, 'policy.dlogprob');

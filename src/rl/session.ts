@@ -12,7 +12,7 @@ import { mergeLora, savePeftAdapter } from '../model/peft.ts';
 import type { LoadedGPT2 } from '../model/safetensors.ts';
 import { mixSeed, mulberry32 } from '../util/random.ts';
 import type { PPOConfig } from './config.ts';
-import { loraPolicyBlock, type SessionLora } from './lora-policy.ts';
+import { LORA_MICRO_BATCH, loraPolicyBlock, type SessionLora } from './lora-policy.ts';
 import { PolicyWithValueHead, ReferenceModel } from './policy.ts';
 import {
   PPOTrainer,
@@ -87,9 +87,10 @@ export class TrainingSession {
       // LoRA: a frozen base, and as the reference the same GPT2 with its adapters off (no second copy).
       const lora = loraPolicyBlock(model, spec.lora, config.seed);
       const base = model.params.subarray(0, baseTotal);
-      const opts = { learningRate: config.learning_rate, lora, seed: config.seed };
+      const microBatch = spec.lora.microBatch ?? LORA_MICRO_BATCH;
+      const opts = { learningRate: config.learning_rate, lora, seed: config.seed, microBatch };
       this.policy = new PolicyWithValueHead(gpu, model.config, base, opts);
-      this.ref = new ReferenceModel(gpu, model.config, { sharedWith: this.policy.net });
+      this.ref = new ReferenceModel(gpu, model.config, { sharedWith: this.policy.net }, microBatch);
     } else {
       const params = withValueHead(model, config.seed);
       this.policy = new PolicyWithValueHead(gpu, model.config, params, {

@@ -17,11 +17,12 @@ import { GPT2 } from '../../src/model/gpt2.ts';
 import { exportHFFolder } from '../../src/model/hf-folder.ts';
 import { initGPT2Params } from '../../src/model/init.ts';
 import { loadPeftAdapter } from '../../src/model/peft.ts';
-import { paramSlice } from '../../src/model/param-table.ts';
+import { gpt2ParamTable, paramSlice } from '../../src/model/param-table.ts';
+import { loraTable } from '../../src/model/lora-table.ts';
 import { TRL_DEFAULTS, validatePPOConfig } from '../../src/rl/config.ts';
-import { nextTokenTargets } from '../../src/rl/policy.ts';
+import { nextTokenTargets, PolicyWithValueHead } from '../../src/rl/policy.ts';
 import { TrainingSession } from '../../src/rl/session.ts';
-import { testGpu } from '../helpers/gpu.ts';
+import { expectClose, randn, testGpu } from '../helpers/gpu.ts';
 
 const bin = 'bin/rlhf-studio.mjs';
 
@@ -108,6 +109,42 @@ describe('LoRA PPO session', () => {
     expect(back.params).toEqual(lora1);
     session.dispose();
   }, 120_000);
+});
+
+describe('micro-batches', () => {
+  test('forward/backward in parts of 2 rows gives the outputs and gradients of the whole batch', async () => {
+    // Expected values: the same policy run on all 5 rows at once.
+    const gpu = await testGpu();
+    const model = loadModelDir('test/fixtures/lora/base');
+    const base = model.params.subarray(0, gpt2ParamTable(model.config).total);
+    const config = {
+      r: 4,
+      alpha: 8,
+      dropout: 0,
+      targetModules: ['c_attn', 'c_proj', 'c_fc'],
+      useRslora: true,
+    };
+    const lora = {
+      config,
+      params: randn(loraTable(model.config, config, { valueHead: true }).total, 4, -0.3, 0.3),
+    };
+    const [B, T] = [5, 7];
+    const rows = { B, T, ids: Int32Array.from({ length: B * T }, (_, i) => (i * 13) % 97) };
+    const dl = randn(B * (T - 1), 5);
+    const dv = randn(B * (T - 1), 6);
+    const outs = [];
+    for (const microBatch of [null, 2]) {
+      const p = new PolicyWithValueHead(gpu, model.config, base, { learningRate: 1e-3, lora, microBatch });
+      const f = await p.forward(rows, { train: true });
+      p.zeroGrads();
+      p.backward(dl, dv);
+      outs.push({ f, g: await gpu.readF32(p.net.trainGrads(), p.net.trainTable.total) });
+      p.dispose();
+    }
+    expectClose(outs[1].f.logprobs, outs[0].f.logprobs, { what: 'logprobs' });
+    expectClose(outs[1].f.values!, outs[0].f.values!, { what: 'values' });
+    expectClose(outs[1].g, outs[0].g, { atol: 1e-5, rtol: 1e-4, what: 'gradients' });
+  });
 });
 
 describe('rlhf-studio with LoRA', () => {
