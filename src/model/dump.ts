@@ -6,6 +6,8 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import { IGNORE_INDEX, shiftLabels } from '../ops/crossentropy.ts';
 import { GPT2 } from './gpt2.ts';
+import { Lora } from './lora.ts';
+import { PEFT_PREFIX, type LoadedAdapter } from './peft.ts';
 import { paramSlice } from './param-table.ts';
 import { tensorToInt32, type TensorMap, type WriteTensor } from './safetensors.ts';
 import type { LoadedGPT2 } from './safetensors.ts';
@@ -40,7 +42,7 @@ export async function gpt2Dump(
   gpu: Gpu,
   model: LoadedGPT2,
   state: TensorMap,
-  { prefixed }: { prefixed: boolean },
+  { prefixed, adapter = null }: { prefixed: boolean; adapter?: LoadedAdapter | null },
 ): Promise<DumpResult> {
   const ids = intInput(state, 'input_ids', true)!;
   const [B, T] = ids.shape;
@@ -56,6 +58,8 @@ export async function gpt2Dump(
 
   const V = model.config.vocab_size;
   const net = new GPT2(gpu, model.config, model.params);
+  // With a LoRA adapter the gradients are the adapter's, by peft's names.
+  if (adapter) net.attachLora(new Lora(gpu, model.config, adapter.lora, adapter.params));
   try {
     net.forward({ B, T, ids: ids.data, positions, mask });
     const targets = shiftLabels(labels, { B, T });
@@ -76,16 +80,18 @@ export async function gpt2Dump(
     net.zeroGrads();
     if (count > 0) net.headBackward({ dlogprob: -1 / count });
     net.backward();
-    const gradBlock = await gpu.readF32(net.grads!, net.table.total);
+    const gradBlock = await gpu.readF32(net.trainGrads(), net.trainTable.total);
     const grads = new Map<string, { shape: readonly number[]; data: Float32Array }>();
-    for (const e of net.table.entries) {
-      grads.set((prefixed ? 'transformer.' : '') + e.name, {
+    const prefix = adapter ? PEFT_PREFIX : prefixed ? 'transformer.' : '';
+    for (const e of net.trainTable.entries) {
+      grads.set(prefix + e.name, {
         shape: e.shape,
         data: paramSlice(gradBlock, e).slice(),
       });
     }
     return { B, T, V, logits, loss, grads };
   } finally {
+    net.adapters?.dispose();
     net.dispose();
   }
 }

@@ -2,11 +2,12 @@
  * The LoRA memory estimate (src/model/memory-lora.ts) against the Gpu's own accounting: one LoRA PPO
  * step on the tiny peft fixture base, with fixed query and response lengths (so the shapes the
  * estimate takes are the ones the step runs), must reach exactly the estimated peak. Also the
- * figures the estimate gives at TRL's defaults for GPT-2 124M (the issue's bound: <= 1.5 GiB).
+ * figures the estimate gives at TRL's defaults (batch 128, queries < 8 and responses < 16 tokens, as the
+ * gpt2-sentiment example) for GPT-2 124M and 774M: the issue's bounds, 1.5 GiB and 6 GiB.
  */
 import { describe, expect, test } from 'vitest';
 import { loadModelDir } from '../../src/cli/model-dir.ts';
-import { GPT2_SMALL } from '../../src/model/config.ts';
+import { GPT2_LARGE, GPT2_SMALL } from '../../src/model/config.ts';
 import type { LoraConfig } from '../../src/model/lora-table.ts';
 import { loraPPOMemory, totalBytes } from '../../src/model/memory-lora.ts';
 import { TRL_DEFAULTS, validatePPOConfig } from '../../src/rl/config.ts';
@@ -71,5 +72,14 @@ describe('LoRA memory estimate', () => {
       { batchSize: 128, miniBatchSize: 128, microBatch: LORA_MICRO_BATCH, queryLen: 7, responseLen: 15 },
     );
     expect(totalBytes(items)).toBeLessThanOrEqual(1.5 * 2 ** 30);
+  });
+
+  test('GPT-2 large (774M) under the same settings fits in 6 GiB', () => {
+    const items = loraPPOMemory(
+      GPT2_LARGE,
+      { r: 16, alpha: 32, dropout: 0.05, targetModules: ['c_attn', 'c_proj', 'c_fc'], useRslora: false },
+      { batchSize: 128, miniBatchSize: 128, microBatch: LORA_MICRO_BATCH, queryLen: 7, responseLen: 15 },
+    );
+    expect(totalBytes(items)).toBeLessThanOrEqual(6 * 2 ** 30);
   });
 });
