@@ -102,7 +102,8 @@ interface Acts {
   dfchGelu: GPUBuffer; // (B, T, 4C)
   dfch: GPUBuffer; // (B, T, 4C)
   lnScratch: GPUBuffer;
-  /** The LoRA pass the activations were made with (backward recomputes its dropout masks). */
+  /** The adapters the forward applied (null: none) and its pass (backward recomputes the dropout masks). */
+  lora: Lora | null;
   pass: LoraPass;
   buckets: EncoderBuckets | null;
   all: GPUBuffer[];
@@ -244,6 +245,7 @@ export class GPT2 {
     this.lastPositions = Uint32Array.from(toU32(positions));
     const lora = this.lora;
     const pass: LoraPass = lora ? { dropoutSeed } : EVAL_PASS;
+    a.lora = lora;
     a.pass = pass;
 
     const gpu = this.gpu;
@@ -414,16 +416,14 @@ export class GPT2 {
     const { n_embd: C, n_head: NH, n_layer } = this.config;
     const gpu = this.gpu;
     const p = this.params;
-    const lora = this.lora;
-    const pass = a.pass;
-    const frozen = this.frozen;
-    const g = frozen ? null : this.allocateGrads();
+    const { lora, pass } = a;
+    const g = this.frozen ? null : this.allocateGrads();
     const mp = modelParams(this.table);
     const BTC = { B, T, C };
     const BT = B * T;
-    // Where the base's weight gradients go: their block, or a scratch nobody reads when frozen.
-    const lnGrads = (w: View, b: View): { dweight: View; dbias: View } =>
-      g ? { dweight: w, dbias: b } : this.discardLnGrads();
+    // Layer norms' weight gradients go to their block, or to a scratch nobody reads when frozen.
+    const lnGrads = (w: View | undefined, b: View | undefined): { dweight: View; dbias: View } =>
+      w && b ? { dweight: w, dbias: b } : this.discardLnGrads();
     const dweights = (l: number) => (g ? layerViews(g, this.table, l) : null);
     const lastResidual = n_layer > 0 ? a.layers[n_layer - 1].residual3 : a.encoded;
     gpu.clear(a.dresidual);
@@ -431,7 +431,7 @@ export class GPT2 {
       gpu,
       {
         dinp: a.dresidual,
-        ...lnGrads(paramView(g ?? p, mp.lnfw), paramView(g ?? p, mp.lnfb)),
+        ...lnGrads(g ? paramView(g, mp.lnfw) : undefined, g ? paramView(g, mp.lnfb) : undefined),
         scratch: a.lnScratch,
       },
       { dout: a.dlnf, inp: lastResidual, weight: paramView(p, mp.lnfw), mean: a.lnfMean, rstd: a.lnfRstd },
@@ -472,7 +472,7 @@ export class GPT2 {
       }
       layernormBackward(
         gpu,
-        { dinp: a.dresidual, ...lnGrads(dw?.ln2w ?? w.ln2w, dw?.ln2b ?? w.ln2b), scratch: a.lnScratch },
+        { dinp: a.dresidual, ...lnGrads(dw?.ln2w, dw?.ln2b), scratch: a.lnScratch },
         { dout: a.dln, inp: L.residual2, weight: w.ln2w, mean: L.ln2Mean, rstd: L.ln2Rstd },
         BTC,
       );
@@ -511,7 +511,7 @@ export class GPT2 {
       }
       layernormBackward(
         gpu,
-        { dinp: a.dresidual, ...lnGrads(dw?.ln1w ?? w.ln1w, dw?.ln1b ?? w.ln1b), scratch: a.lnScratch },
+        { dinp: a.dresidual, ...lnGrads(dw?.ln1w, dw?.ln1b), scratch: a.lnScratch },
         { dout: a.dln, inp: residual, weight: w.ln1w, mean: L.ln1Mean, rstd: L.ln1Rstd },
         BTC,
       );
@@ -658,6 +658,7 @@ export class GPT2 {
       dfchGelu: buf(BT * 4 * C, 'dfch_gelu'),
       dfch: buf(BT * 4 * C, 'dfch'),
       lnScratch: buf(layernormBackwardScratchBytes({ B, T, C }) / 4, 'ln_scratch'),
+      lora: null,
       pass: EVAL_PASS,
       buckets: null,
       all,
