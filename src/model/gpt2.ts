@@ -532,6 +532,7 @@ export class GPT2 {
   }
 
   dispose(): void {
+    this.gpu.flush(); // dispatches recorded with these buffers go first
     this.freeActs();
     for (const b of [this.params, this.grads, this.logitsChunk, this.lnDiscard]) if (b) this.gpu.destroy(b);
     this.freeHead();

@@ -154,12 +154,13 @@ export class Lora {
 
   /** Frees the scratch buffers (they are allocated again when needed). */
   releaseScratch(): void {
+    this.gpu.flush(); // dispatches recorded with these buffers go first
     for (const b of this.scratch.values()) this.gpu.destroy(b);
     this.scratch.clear();
   }
 
   dispose(): void {
-    this.releaseScratch();
+    this.releaseScratch(); // flushes first
     this.gpu.destroy(this.params);
     if (this.grads) this.gpu.destroy(this.grads);
   }

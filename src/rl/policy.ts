@@ -349,8 +349,8 @@ export class PolicyWithValueHead {
   }
 
   dispose(): void {
-    this.net.adapters?.dispose();
     this.net.dispose();
+    this.net.adapters?.dispose();
     this.opt.dispose();
     for (const b of [this.values, this.dvalues, this.dlogprob, this.normOut, this.normPartials, this.flag]) {
       if (b) this.gpu.destroy(b);
