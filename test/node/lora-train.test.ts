@@ -7,7 +7,7 @@
  * the merged weights train wrote.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -21,6 +21,7 @@ import { gpt2ParamTable, paramSlice } from '../../src/model/param-table.ts';
 import { loraTable } from '../../src/model/lora-table.ts';
 import { TRL_DEFAULTS, validatePPOConfig } from '../../src/rl/config.ts';
 import { nextTokenTargets, PolicyWithValueHead } from '../../src/rl/policy.ts';
+import { loraPolicyBlock } from '../../src/rl/lora-policy.ts';
 import { TrainingSession } from '../../src/rl/session.ts';
 import { expectClose, randn, testGpu } from '../helpers/gpu.ts';
 
@@ -109,6 +110,28 @@ describe('LoRA PPO session', () => {
     expect(back.params).toEqual(lora1);
     session.dispose();
   }, 120_000);
+});
+
+describe('continuing from a peft adapter', () => {
+  test('the policy block starts from the adapter; a value head missing from the folder is initialised', () => {
+    const model = loadModelDir('test/fixtures/lora/base');
+    const files = new Map(
+      ['adapter_config.json', 'adapter_model.safetensors'].map((f) => [
+        f,
+        new Uint8Array(readFileSync(join('test/fixtures/lora/r4/adapter', f))),
+      ]),
+    );
+    const adapter = loadPeftAdapter(files, model.config, { valueHead: true });
+    expect(adapter.valueHeadLoaded).toBe(false);
+    const block = loraPolicyBlock(model, { config: adapter.lora, adapter }, 1);
+    for (const s of adapter.table.slots)
+      for (const e of [s.A, s.B]) expect(paramSlice(block.params, e)).toEqual(paramSlice(adapter.params, e));
+    const vw = adapter.table.byName.get('v_head.summary.weight')!;
+    const bound = 1 / Math.sqrt(model.config.n_embd); // nn.Linear(C, 1) init
+    const v = paramSlice(block.params, vw);
+    expect(v.some((x) => x !== 0)).toBe(true);
+    expect(v.every((x) => Math.abs(x) <= bound)).toBe(true);
+  });
 });
 
 describe('micro-batches', () => {
