@@ -1,5 +1,5 @@
-import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCliArgs, positiveInt } from './args.ts';
+import { checkOutFile, writeFileAtomic } from './atomic-folder.ts';
 import { buildTfGpt2, loadTfWebGpu } from '../bench/tfjs-gpt2.ts';
 import { LmTrainer, randomLmBatch } from '../bench/train-step.ts';
 import { adapterName } from '../gpu/device.ts';
@@ -91,7 +91,7 @@ export const bench: Command = {
     'rlhf-studio bench [--json FILE] [--reps N] [--big | --no-big]\n' +
     '  --big times GPT-2 124M (B=8, T=24); on by default on real GPUs, off on software adapters.',
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: {
         json: { type: 'string' },
@@ -100,7 +100,8 @@ export const bench: Command = {
         'no-big': { type: 'boolean' },
       },
     });
-    const reps = Math.max(1, Number(values.reps));
+    const reps = positiveInt('--reps', values.reps);
+    const json = values.json !== undefined ? checkOutFile(values.json, '--json') : undefined;
     const gpu = await createNodeGpu();
     const adapter = adapterName(gpu.adapter);
     console.log(`adapter: ${adapter}`);
@@ -210,7 +211,8 @@ export const bench: Command = {
       net.dispose();
     }
 
-    if (values.json) writeFileSync(values.json, JSON.stringify({ adapter, cases }, null, 2) + '\n');
+    if (json)
+      writeFileAtomic(json, new TextEncoder().encode(JSON.stringify({ adapter, cases }, null, 2) + '\n'));
     gpu.dispose();
     return 0;
   },

@@ -1,6 +1,5 @@
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { PromptSet } from '../data/prompts.ts';
 import { parseUserPrompts, promptFormatFromName } from '../data/user-prompts.ts';
 import { createNodeGpu } from '../gpu/node.ts';
@@ -9,7 +8,10 @@ import { TRL_DEFAULTS, validatePPOConfig, type PPOConfig } from '../rl/config.ts
 import { TrainingSession } from '../rl/session.ts';
 import { TRL_SENTIMENT_ROLLOUT } from '../rl/trainer.ts';
 import { sentimentReward, type SentimentTarget } from '../reward/types.ts';
+import { decimalNumber, parseCliArgs, positiveInt } from './args.ts';
+import { checkOutFile, checkOutFolder, writeFolderAtomic } from './atomic-folder.ts';
 import { UsageError, type Command } from './command.ts';
+import { MetricsLog } from './metrics-log.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, loadModelArgs } from './generate.ts';
 import { loadRewardArg } from './reward-arg.ts';
 
@@ -29,15 +31,7 @@ function parseField(key: keyof PPOConfig, raw: string): unknown {
   }
   if (typeof def === 'string') return raw;
   // Numbers, and fields whose default is null (max_grad_norm, score_clip) but take numbers.
-  const x = Number(raw);
-  if (raw.trim() === '' || Number.isNaN(x)) throw new UsageError(`--${key} takes a number, got ${raw}`);
-  return x;
-}
-
-function positiveInt(name: string, raw: string): number {
-  const x = Number(raw);
-  if (!Number.isInteger(x) || x <= 0) throw new UsageError(`--${name} takes a positive integer, got ${raw}`);
-  return x;
+  return decimalNumber(`--${key}`, raw);
 }
 
 export const train: Command = {
@@ -79,12 +73,15 @@ export const train: Command = {
       quiet: { type: 'boolean', default: false },
       ...Object.fromEntries(CONFIG_KEYS.map((k) => [k, { type: 'string' }])),
     } as const;
-    const { values } = parseArgs({ args: argv, options });
+    const { values } = parseCliArgs({ args: argv, options });
     const v = values as Record<string, string | boolean | undefined>;
     if (!v.reward) throw new UsageError('--reward is required');
     if (!v.prompts) throw new UsageError('--prompts is required');
     if (!v.steps) throw new UsageError('--steps is required');
-    const steps = positiveInt('steps', v.steps as string);
+    const steps = positiveInt('--steps', v.steps as string);
+    // Outputs are checked before any work, so a long run cannot end on an unusable path.
+    const out = v.out !== undefined ? checkOutFolder(v.out as string) : undefined;
+    const metricsPath = v.metrics !== undefined ? checkOutFile(v.metrics as string, '--metrics') : undefined;
     const overrides: Record<string, unknown> = {};
     let target = (v.sentiment as string | undefined) ?? 'positive';
     if (typeof v.target === 'string') {
@@ -105,8 +102,8 @@ export const train: Command = {
     config = { ...config, steps: steps * config.batch_size };
     const rollout = {
       ...TRL_SENTIMENT_ROLLOUT,
-      responseMinLength: positiveInt('response-min-length', (v['response-min-length'] as string) ?? '4'),
-      responseMaxLength: positiveInt('response-max-length', (v['response-max-length'] as string) ?? '16'),
+      responseMinLength: positiveInt('--response-min-length', (v['response-min-length'] as string) ?? '4'),
+      responseMaxLength: positiveInt('--response-max-length', (v['response-max-length'] as string) ?? '16'),
     };
     if (rollout.responseMaxLength <= rollout.responseMinLength) {
       throw new UsageError('--response-max-length (exclusive) must exceed --response-min-length');
@@ -118,13 +115,14 @@ export const train: Command = {
       column: v['prompt-column'] as string | undefined,
       name: basename(promptPath),
     });
-    const minChars = Number(v['min-prompt-chars']);
+    const minChars =
+      v['min-prompt-chars'] === '0' ? 0 : positiveInt('--min-prompt-chars', v['min-prompt-chars'] as string);
     const prompts = new PromptSet(
       texts.filter((t) => [...t].length > minChars),
       { encode, decode },
       {
-        minTokens: positiveInt('query-min-tokens', v['query-min-tokens'] as string),
-        maxTokensExclusive: positiveInt('query-max-tokens', v['query-max-tokens'] as string),
+        minTokens: positiveInt('--query-min-tokens', v['query-min-tokens'] as string),
+        maxTokensExclusive: positiveInt('--query-max-tokens', v['query-max-tokens'] as string),
         minReviewChars: minChars,
         seed: config.seed,
       },
@@ -140,13 +138,12 @@ export const train: Command = {
     const quiet = v.quiet === true;
     if (!quiet)
       console.log(`training ${name} for ${steps} PPO steps of ${config.batch_size} (target ${target})`);
-    const metrics = v.metrics as string | undefined;
-    if (metrics) writeFileSync(metrics, '');
+    const metrics = metricsPath !== undefined ? new MetricsLog(metricsPath) : undefined;
     try {
       for (let s = 0; s < steps; s++) {
         const r = await session.trainStep();
         const line = { step: r.step, ...r.stats };
-        if (metrics) appendFileSync(metrics, JSON.stringify(line) + '\n');
+        metrics?.step(line);
         if (!quiet) {
           const st = r.stats;
           console.log(
@@ -156,12 +153,14 @@ export const train: Command = {
           );
         }
       }
-      if (v.out) {
-        const out = v.out as string;
-        mkdirSync(out, { recursive: true });
-        for (const [file, bytes] of await session.exportFolder()) writeFileSync(join(out, file), bytes);
+      if (out !== undefined) {
+        writeFolderAtomic(out, await session.exportFolder());
         if (!quiet) console.log(`wrote ${out}`);
       }
+      metrics?.end('complete');
+    } catch (e) {
+      metrics?.end('failed', { error: (e as Error).message });
+      throw e;
     } finally {
       session.dispose();
       rewardModel.dispose();
