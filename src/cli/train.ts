@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { PromptSet } from '../data/prompts.ts';
 import { parseUserPrompts, promptFormatFromName } from '../data/user-prompts.ts';
 import { createNodeGpu } from '../gpu/node.ts';
-import { decode, encode } from '../model/tokenizer.ts';
+import { decode, encode, encodePrefix } from '../model/tokenizer.ts';
 import { TRL_DEFAULTS, validatePPOConfig, type PPOConfig } from '../rl/config.ts';
 import { TrainingSession } from '../rl/session.ts';
 import { TRL_SENTIMENT_ROLLOUT } from '../rl/trainer.ts';
@@ -119,7 +119,7 @@ export const train: Command = {
       v['min-prompt-chars'] === '0' ? 0 : positiveInt('--min-prompt-chars', v['min-prompt-chars'] as string);
     const prompts = new PromptSet(
       texts.filter((t) => [...t].length > minChars),
-      { encode, decode },
+      { encode, decode, encodePrefix },
       {
         minTokens: positiveInt('--query-min-tokens', v['query-min-tokens'] as string),
         maxTokensExclusive: positiveInt('--query-max-tokens', v['query-max-tokens'] as string),
