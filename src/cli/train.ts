@@ -1,15 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { PromptSet } from '../data/prompts.ts';
+import { codePointLength, PromptSet } from '../data/prompts.ts';
 import { parseUserPrompts, promptFormatFromName } from '../data/user-prompts.ts';
 import { createNodeGpu } from '../gpu/node.ts';
-import { decode, encode, encodePrefix } from '../model/tokenizer.ts';
+import { decode, encode, encodePrefix, GPT2_VOCAB_SIZE } from '../model/tokenizer.ts';
 import { TRL_DEFAULTS, validatePPOConfig, type PPOConfig } from '../rl/config.ts';
 import { TrainingSession } from '../rl/session.ts';
 import { TRL_SENTIMENT_ROLLOUT } from '../rl/trainer.ts';
 import { sentimentReward, type SentimentTarget } from '../reward/types.ts';
 import { decimalNumber, parseCliArgs, positiveInt } from './args.ts';
 import { checkOutFile, checkOutFolder, writeFolderAtomic } from './atomic-folder.ts';
+import { maxBatchSize } from './batch-limits.ts';
 import { UsageError, type Command } from './command.ts';
 import { MetricsLog } from './metrics-log.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, loadModelArgs } from './generate.ts';
@@ -110,7 +111,13 @@ export const train: Command = {
     }
 
     const promptPath = v.prompts as string;
-    const texts = await parseUserPrompts(readFileSync(promptPath), {
+    let promptBytes: Buffer;
+    try {
+      promptBytes = readFileSync(promptPath);
+    } catch (e) {
+      throw new UsageError(`cannot read --prompts ${promptPath}: ${(e as Error).message}`);
+    }
+    const texts = await parseUserPrompts(promptBytes, {
       format: promptFormatFromName(promptPath),
       column: v['prompt-column'] as string | undefined,
       name: basename(promptPath),
@@ -118,7 +125,7 @@ export const train: Command = {
     const minChars =
       v['min-prompt-chars'] === '0' ? 0 : positiveInt('--min-prompt-chars', v['min-prompt-chars'] as string);
     const prompts = new PromptSet(
-      texts.filter((t) => [...t].length > minChars),
+      texts.filter((t) => codePointLength(t) > minChars),
       { encode, decode, encodePrefix },
       {
         minTokens: positiveInt('--query-min-tokens', v['query-min-tokens'] as string),
@@ -131,7 +138,20 @@ export const train: Command = {
     const { loaded, name } = await loadModelArgs(v as { model?: string; hub?: string; url?: string }, {
       valueHead: true,
     });
+    if (loaded.config.vocab_size < GPT2_VOCAB_SIZE)
+      throw new UsageError(
+        `${name} has a vocabulary of ${loaded.config.vocab_size} tokens; train tokenizes prompts with GPT-2's ` +
+          `${GPT2_VOCAB_SIZE}`,
+      );
     const gpu = await createNodeGpu();
+    const T = prompts.settings.maxTokensExclusive - 1 + rollout.responseMaxLength - 1;
+    const limit = maxBatchSize(gpu.adapter.limits, { C: loaded.config.n_embd, NH: loaded.config.n_head, T });
+    if (config.batch_size > limit.maxBatch) {
+      gpu.dispose();
+      throw new UsageError(
+        `--batch_size ${config.batch_size} is more than this adapter allows for this model, ${limit.maxBatch}: ${limit.reason}`,
+      );
+    }
     const rewardModel = await loadRewardArg(v.reward as string, gpu);
     const reward = sentimentReward(rewardModel, target as SentimentTarget);
     const session = new TrainingSession(gpu, { model: loaded, reward, prompts, decode, config, rollout });
@@ -139,11 +159,13 @@ export const train: Command = {
     if (!quiet)
       console.log(`training ${name} for ${steps} PPO steps of ${config.batch_size} (target ${target})`);
     const metrics = metricsPath !== undefined ? new MetricsLog(metricsPath) : undefined;
+    let done = 0;
     try {
       for (let s = 0; s < steps; s++) {
         const r = await session.trainStep();
         const line = { step: r.step, ...r.stats };
         metrics?.step(line);
+        done++;
         if (!quiet) {
           const st = r.stats;
           console.log(
@@ -159,8 +181,17 @@ export const train: Command = {
       }
       metrics?.end('complete');
     } catch (e) {
-      metrics?.end('failed', { error: (e as Error).message });
-      throw e;
+      const err = e as Error;
+      metrics?.end('failed', { error: `${err.name}: ${err.message}` });
+      const kept = [
+        metrics && `${metrics.path} holds the ${done} completed steps`,
+        out !== undefined && `${out} was not written`,
+      ].filter(Boolean);
+      throw new Error(
+        `training stopped after ${done} of ${steps} steps: ${err.name}: ${err.message}` +
+          (kept.length ? ` (${kept.join('; ')})` : ''),
+        { cause: e },
+      );
     } finally {
       session.dispose();
       rewardModel.dispose();

@@ -112,6 +112,92 @@ describe('numbers', () => {
   });
 });
 
+describe('limits and failures during training (WebGPU)', () => {
+  const DEMO = 'public/models/mini-imdb';
+  const demoArgs = (...more: string[]) => [
+    'train',
+    '--model',
+    `${DEMO}/policy`,
+    '--reward',
+    `${DEMO}/reward`,
+    '--prompts',
+    PROMPTS,
+    '--quiet',
+    ...more,
+  ];
+
+  test.each(['65536', '1000000'])('--batch_size %s is refused with the limit that binds', (b) => {
+    const r = cli(demoArgs('--steps', '1', '--batch_size', b, '--mini_batch_size', b), 120);
+    expect(r.status, r.stderr).toBe(2);
+    // The demo policy: C 64, NH 4, T = 7 + 15 = 22 -> max(4*22*22, 4*22*64) * 4 = 22528 bytes a sequence.
+    expectClearError(
+      r.stderr,
+      new RegExp(`--batch_size ${b} is more than this adapter allows for this model, \\d+: `),
+    );
+  });
+
+  test('a model without the GPT-2 vocabulary is refused before training', () => {
+    const r = cli(
+      [
+        'train',
+        '--model',
+        'test/fixtures/weights/tiny',
+        '--reward',
+        REWARD,
+        '--prompts',
+        PROMPTS,
+        '--steps',
+        '1',
+      ],
+      120,
+    );
+    expect(r.status).toBe(2);
+    expectClearError(r.stderr, /has a vocabulary of 64 tokens; train tokenizes prompts with GPT-2's 50257/);
+  });
+
+  test('--learning_rate 1e9: a non-finite loss ends the metrics with a failed record; --out keeps the previous model', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-robust-lr-'));
+    const out = join(dir, 'model');
+    mkdirSync(out);
+    writeFileSync(join(out, 'config.json'), '{"previous": true}');
+    const metrics = join(dir, 'metrics.jsonl');
+    const r = cli(
+      demoArgs(
+        '--steps',
+        '3',
+        '--batch_size',
+        '2',
+        '--mini_batch_size',
+        '2',
+        '--learning_rate',
+        '1e9',
+        '--response-max-length',
+        '6',
+        '--out',
+        out,
+        '--metrics',
+        metrics,
+      ),
+      300,
+    );
+    expect(r.status, r.stderr).toBe(1);
+    expectClearError(r.stderr, /training stopped after \d of 3 steps: NonFiniteError: non-finite/);
+    expect(r.stderr).toContain(`${out} was not written`);
+    const lines = readFileSync(metrics, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const end = lines.at(-1) as Record<string, unknown>;
+    expect(end.end).toBe('failed');
+    expect(end.error).toMatch(/non-finite/);
+    expect(end.steps).toBe(lines.length - 1);
+    expect(lines.slice(0, -1).map((l) => l.step)).toEqual([...Array(lines.length - 1).keys()]);
+    expect(readdirSync(out)).toEqual(['config.json']);
+    expect(readFileSync(join(out, 'config.json'), 'utf8')).toBe('{"previous": true}');
+    expect(readdirSync(dir).sort()).toEqual(['metrics.jsonl', 'model']);
+  }, 300_000);
+});
+
 describe('the argument layer', () => {
   const options = { lr: { type: 'string' }, quiet: { type: 'boolean' } } as const;
 
