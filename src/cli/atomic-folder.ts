@@ -9,6 +9,10 @@
  *            temporary folder is removed and OUT/ is untouched.
  *   file:    `.NAME.tmp-…` beside it, fsync, rename over NAME.
  *
+ * A writer killed midway leaves only a hidden `.OUT.tmp-…` (or, between the two renames, the
+ * complete previous folder as `.OUT.old-…`); the next write to OUT removes such leftovers of dead
+ * processes, putting a moved-aside previous folder back first if OUT is missing.
+ *
  * Paths are checked before any work (`checkOutFolder`, `checkOutFile`), so a run that trains for an
  * hour does not fail at its end on an unusable --out. Errors name the file (ENOSPC, EACCES, ...).
  *
@@ -177,6 +181,7 @@ export function writeFolderAtomic(
   const target = resolve(out);
   const parent = dirname(target);
   makeDirs(parent);
+  removeStaleSiblings(target);
   const tmp = uniqueSibling(target, 'tmp');
   try {
     mkdirSync(tmp);
@@ -226,6 +231,37 @@ function swapIn(tmp: string, target: string): void {
 
 let tmpCounter = 0;
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Cleans up after a writer killed midway (Ctrl-C, kill -9): its temporary sibling is removed, and a
+ * previous version it had moved aside is put back when `target` is missing (else removed). Siblings
+ * of live processes stay.
+ */
+function removeStaleSiblings(target: string): void {
+  const prefix = `.${basename(target)}.`;
+  let targetExists = statOrNull(target) !== null;
+  for (const name of readdirSync(dirname(target))) {
+    const m = name.startsWith(prefix)
+      ? /^(tmp|old)-(\d+)-\d+-[a-z0-9]*$/.exec(name.slice(prefix.length))
+      : null;
+    if (!m || isAlive(Number(m[2]))) continue;
+    const path = join(dirname(target), name);
+    if (m[1] === 'old' && !targetExists) {
+      // Killed between the two renames of swapIn: this is the complete previous folder.
+      renameSync(path, target);
+      targetExists = true;
+    } else rmSync(path, { recursive: true, force: true });
+  }
+}
+
 /** `.NAME.KIND-PID-N-RANDOM` beside `target`: hidden, and unique to this process and call. */
 function uniqueSibling(target: string, kind: string): string {
   const tag = `${process.pid}-${tmpCounter++}-${Math.random().toString(36).slice(2, 8)}`;
@@ -236,6 +272,7 @@ function uniqueSibling(target: string, kind: string): string {
 export function writeFileAtomic(path: string, bytes: Uint8Array, writer: FileWriter = fsWriter): void {
   const target = resolve(path);
   makeDirs(dirname(target));
+  removeStaleSiblings(target);
   const tmp = uniqueSibling(target, 'tmp');
   try {
     writer.write(tmp, bytes);

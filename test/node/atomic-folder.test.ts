@@ -3,6 +3,7 @@
  * and unusable output paths are refused before any work. A full disk is simulated by a FileWriter
  * that throws ENOSPC on the third file (the same error object Node's writeSync throws).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +89,32 @@ describe('writeFolderAtomic', () => {
     expect(() => makeDirs('/proc/rlhf-studio-test/a')).toThrow(
       /cannot create the folder \/proc\/rlhf-studio-test/,
     );
+  });
+});
+
+describe('leftovers of a killed writer', () => {
+  test('are removed by the next write; those of a live process stay', () => {
+    const parent = tmp();
+    const out = join(parent, 'model');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid as number;
+    mkdirSync(join(parent, `.model.tmp-${dead}-0-abc123`));
+    writeFileSync(join(parent, `.model.tmp-${dead}-0-abc123`, 'config.json'), 'half');
+    mkdirSync(join(parent, `.model.tmp-${process.pid}-99-zzz`)); // this process: alive
+    writeFolderAtomic(out, NEW);
+    expect(readdirSync(parent).sort()).toEqual([`.model.tmp-${process.pid}-99-zzz`, 'model']);
+  });
+
+  test('a moved-aside previous folder is put back when the target is missing', () => {
+    const parent = tmp();
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid as number;
+    const old = join(parent, `.model.old-${dead}-0-abc123`);
+    mkdirSync(old);
+    writeFileSync(join(old, 'config.json'), '{"old": true}');
+    writeFileAtomic(join(parent, 'other.json'), bytes('{}')); // a write to another name leaves it
+    expect(readdirSync(parent).sort()).toEqual([`.model.old-${dead}-0-abc123`, 'other.json']);
+    expect(() => writeFolderAtomic(join(parent, 'model'), NEW, fullDiskAfter(0))).toThrow(/ENOSPC/);
+    expect(folderFiles(join(parent, 'model'))).toEqual({ 'config.json': '{"old": true}' });
+    expect(readdirSync(parent).sort()).toEqual(['model', 'other.json']);
   });
 });
 

@@ -3,8 +3,16 @@
  * one clear line (no stack trace, no Node internals), and leaves the previous complete output or a
  * new complete one. The bundle (dist-cli/cli.mjs) is spawned as users run it.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -89,6 +97,52 @@ describe('--out', () => {
     ]);
     expect(readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([]);
   });
+});
+
+describe('kill -9 during export', () => {
+  /** Starts export over `out` and SIGKILLs it after `ms`; resolves when it is gone. */
+  const killedExport = (out: string, ms: number) =>
+    new Promise<void>((done) => {
+      // RLHF_STUDIO_CHILD: the bin runs the command itself instead of in a child that a kill would miss.
+      const child = spawn(process.execPath, [bin, 'export', '--model', MODEL, '--out', out], {
+        stdio: 'ignore',
+        env: { ...process.env, RLHF_STUDIO_CHILD: '1' },
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+      child.on('exit', () => (clearTimeout(timer), done()));
+    });
+
+  test('leaves the previous complete folder or the new complete one, never a mix', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-robust-kill-'));
+    const ref = join(dir, 'ref');
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, [bin, 'export', '--model', MODEL, '--out', ref], {
+      env: { ...process.env, RLHF_STUDIO_CHILD: '1' },
+    });
+    expect(r.status).toBe(0);
+    const life = performance.now() - t0;
+    const fresh = Object.fromEntries(readdirSync(ref).map((f) => [f, readFileSync(join(ref, f)).length]));
+    const out = join(dir, 'model');
+    const previous = { 'config.json': 2, 'pytorch_model.bin': 5 };
+    const seen = new Set<string>();
+    // Kills spread over the second half of the process's life (start, load, write, rename) and past it.
+    for (let i = 0; i < 8; i++) {
+      const ms = life * (0.5 + (0.7 * i) / 7);
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out);
+      writeFileSync(join(out, 'config.json'), '{}');
+      writeFileSync(join(out, 'pytorch_model.bin'), 'stale');
+      await killedExport(out, ms);
+      // Killed between its two renames, the previous folder is whole under a hidden name; the next
+      // write puts it back.
+      const aside = readdirSync(dir).find((f) => f.startsWith('.model.old-'));
+      const at = existsSync(out) ? out : join(dir, aside ?? 'nothing');
+      const now = Object.fromEntries(readdirSync(at).map((f) => [f, readFileSync(join(at, f)).length]));
+      expect([previous, fresh], `after a kill at ${ms} ms`).toContainEqual(now);
+      seen.add(JSON.stringify(now) === JSON.stringify(previous) ? 'previous' : 'new');
+    }
+    console.log(`[kill] outcomes: ${[...seen].join(', ')}`);
+  }, 120_000);
 });
 
 describe('numbers', () => {
