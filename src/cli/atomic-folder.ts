@@ -128,6 +128,7 @@ function checkNonEmpty(flag: string, path: string | undefined): string {
  */
 export function checkOutFolder(path: string | undefined, flag = '--out'): string {
   const p = checkNonEmpty(flag, path);
+  if (dirname(resolve(p)) === resolve(p)) throw new UsageError(`${flag} ${p} is a filesystem root`);
   const st = statOrNull(p);
   if (st && !st.isDirectory()) throw new UsageError(`${flag} ${p} exists and is a file, not a folder`);
   if (st) {

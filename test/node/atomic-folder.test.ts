@@ -146,6 +146,7 @@ describe('output paths are checked before any work', () => {
     ['a folder of other files', other, /holds other files and no config\.json/],
     ['under a file', join(file, 'model'), /is a file, so nothing can be made under it/],
     ['under /proc', '/proc/rlhf-studio-test', /cannot write \/proc\/rlhf-studio-test: ENOENT/],
+    ['the root', '/', /is a filesystem root/],
   ])('--out as %s is refused', (_what, path, message) => {
     expect(() => checkOutFolder(path)).toThrow(UsageError);
     expect(() => checkOutFolder(path)).toThrow(message);
