@@ -21,7 +21,7 @@ import {
 } from '../src/rl/checkpoint.ts';
 import {
   loadCheckpoint as loadFrom,
-  readCheckpointState,
+  describeCheckpoint,
   saveCheckpoint as saveTo,
   type CheckpointStore,
   type LoadedCheckpoint,
@@ -210,12 +210,9 @@ function parseStudioApp(v: unknown, at: string): StudioApp {
 export async function checkpointInfo(): Promise<CheckpointInfo | null> {
   const dir = await root(false);
   if (!dir) return null;
-  const store = opfsStore(dir);
-  const s = await readCheckpointState(store, parseStudioApp);
-  if (!s) return null;
-  let bytes = 0;
-  for (const name of ['reference.safetensors', 'slot-a/policy.safetensors', 'slot-a/optimizer.safetensors'])
-    bytes += (await store.size(name)) ?? 0;
+  const found = await describeCheckpoint(opfsStore(dir), parseStudioApp);
+  if (!found) return null;
+  const { state: s, bytes } = found;
   return {
     step: s.step,
     totalSteps: s.totalSteps,

@@ -86,7 +86,26 @@ export async function readCheckpointState<App>(
   store: CheckpointStore,
   parseApp: (v: unknown, at: string) => App,
 ): Promise<CheckpointState<App> | null> {
-  return newestFirst(await readSlots(store, parseApp))[0]?.state ?? null;
+  return (await describeCheckpoint(store, parseApp))?.state ?? null;
+}
+
+/** The newest valid state and the bytes its files take (reference, policy, optimizer, state). */
+export async function describeCheckpoint<App>(
+  store: CheckpointStore,
+  parseApp: (v: unknown, at: string) => App,
+): Promise<{ state: CheckpointState<App>; bytes: number } | null> {
+  const newest = newestFirst(await readSlots(store, parseApp))[0];
+  if (!newest) return null;
+  const { slot, state } = newest;
+  let bytes = 0;
+  for (const name of [
+    REFERENCE,
+    `${slot}/policy.safetensors`,
+    `${slot}/optimizer.safetensors`,
+    `${slot}/state.json`,
+  ])
+    bytes += (await store.size(name)) ?? 0;
+  return { state, bytes };
 }
 
 /** Removes a checkpoint's states first (so nothing half-removed looks valid), then its tensors. */

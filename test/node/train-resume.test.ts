@@ -149,4 +149,36 @@ describe('rlhf-studio train: Ctrl-C, checkpoints and --resume', () => {
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('state.session.trainer.klCoef must be a finite number, got "0.2"');
   }, 900_000);
+
+  test('a second Ctrl-C exits at once, without saving', async () => {
+    const dir = join(tmp, 'twice');
+    const child = spawn(
+      process.execPath,
+      [bin, 'train', ...RUN.filter((a) => a !== '--quiet'), '--steps', '50', '--out', dir],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // "training ..." is printed just before the first step starts (and the SIGINT handler is in place).
+    const deadline = Date.now() + 300_000;
+    while (!stdout.includes('training ')) {
+      if (Date.now() > deadline) throw new Error(`train did not start: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 200));
+    child.kill('SIGINT');
+    const t0 = Date.now();
+    expect(await exited).toBe(130);
+    console.log(`[train] exited ${Date.now() - t0} ms after the second SIGINT`);
+    expect(stderr).toContain('second interrupt, exiting without saving');
+    expect(stdout).not.toMatch(/step 0 /);
+    expect(existsSync(`${dir}-checkpoint`)).toBe(false);
+    expect(existsSync(dir)).toBe(false);
+  }, 300_000);
 });
