@@ -16,6 +16,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
   type CheckpointStore,
+  type LoadedCheckpoint,
 } from '../rl/checkpoint-io.ts';
 import {
   CONFIG_KEYS,
@@ -243,7 +244,7 @@ export const train: Command = {
       let totalSteps: number;
       let metrics: MetricRow[] = [];
       let model: LoadedGPT2;
-      let ck = null;
+      let ck: LoadedCheckpoint<CliApp> | null = null;
       if (resumeDir !== undefined) {
         ck = await loadCheckpoint(folderCheckpointStore(resumeDir), parseCliApp);
         app = ck.state.app;
