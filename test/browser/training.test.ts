@@ -2,13 +2,14 @@
  * The studio end to end in headless Chromium on SwiftShader: the built app, tiny models served by
  * the test (e2e-fixtures.ts) and chosen through the page's link, PPO steps on the charts, a target
  * flip, pause and resume, the model download (parsed back), an exact resume from the OPFS checkpoint
- * after a reload, and a lost GPU device. Each test opens its own browser context (its own OPFS), so
- * none depends on another's state or order.
+ * after a reload, and a lost GPU device. Each test launches its own browser (a fresh profile, so its
+ * own OPFS): none depends on another's state or order. (A browser per test, not a context: the
+ * Chromium of @sparticuz/chromium runs --single-process, where closing a context ends the browser.)
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from 'vitest';
+import { afterEach, describe, expect, inject, test } from 'vitest';
 import { gpt2ParamTable } from '../../src/model/param-table.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
 import { launchChromium } from '../helpers/browser.ts';
@@ -37,22 +38,14 @@ const phaseOf = async () => (await page.getByTestId('phase').textContent()) ?? '
 const savedStepOf = async () =>
   Number((await page.getByTestId('status-checkpoint').textContent())?.match(/step (\d+)/)?.[1] ?? -1);
 
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
+afterEach(async () => {
   await browser?.close();
 });
 
-afterEach(async () => {
-  await page?.context().close();
-});
-
-/** A fresh browser context (its own OPFS) on the studio with `link`'s settings. */
+/** A fresh browser (its own profile and OPFS) on the studio with `link`'s settings. */
 async function openStudio(link: URLSearchParams = LINK): Promise<void> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
-  page = await context.newPage();
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') console.log(`[page ${m.type()}] ${m.text()}`);
   });
@@ -248,7 +241,7 @@ describe('training in the studio', () => {
     console.log(
       `[e2e] trained, flipped, paused, resumed, downloaded, compared in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
     );
-  });
+  }, 300_000);
 
   test("resuming from the OPFS checkpoint after a reload gives the straight run's metrics exactly", async () => {
     // 12 samples / batch_size 4 = 3 PPO steps; a checkpoint after every step.
@@ -289,7 +282,7 @@ describe('training in the studio', () => {
     const resumed = await downloadCsv();
     expect(strip(resumed)).toEqual(strip(straight));
     expect(Number(straight[2]['objective/kl'])).not.toBe(0);
-  });
+  }, 400_000);
 
   test('a lost GPU device says so and resumes from the last checkpoint', async () => {
     const link = new URLSearchParams(LINK);
@@ -315,7 +308,7 @@ describe('training in the studio', () => {
     await waitForStep(at + 1);
     await page.getByTestId('stop').click();
     await expect.poll(phaseOf, { timeout: 60_000 }).toBe('stopped');
-  });
+  }, 300_000);
 
   test('scores with our WebGPU DistilBERT when the link asks for that engine', async () => {
     const link = new URLSearchParams(LINK);
