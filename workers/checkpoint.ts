@@ -265,7 +265,8 @@ export async function saveCheckpoint(
 ): Promise<{ step: number; savedAt: string; bytes: number }> {
   const dir = await root(true);
   if (!dir) throw new Error('this browser has no origin private file system (OPFS) for checkpoints');
-  return saveTo(opfsStore(dir), inp);
+  const { step, savedAt, bytes } = await saveTo(opfsStore(dir), inp);
+  return { step, savedAt, bytes };
 }
 
 export interface ResumedRun extends LoadedCheckpoint<StudioApp> {
