@@ -5,6 +5,7 @@ import { generateCommand } from './generate.ts';
 import { gpt2DumpCommand } from './gpt2-dump.ts';
 import { info } from './info.ts';
 import { ppoMath } from './ppo-math.ts';
+import { rewardDumpCommand } from './reward-dump.ts';
 import { score } from './score.ts';
 import { train } from './train.ts';
 
@@ -18,4 +19,5 @@ export const COMMANDS: Command[] = [
   bench,
   score,
   train,
+  rewardDumpCommand,
 ];
