@@ -1,5 +1,6 @@
 import type { Command } from './command.ts';
 import { bench } from './bench.ts';
+import { dpoDumpCommand } from './dpo-dump.ts';
 import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { gpt2DumpCommand } from './gpt2-dump.ts';
@@ -7,6 +8,7 @@ import { info } from './info.ts';
 import { ppoMath } from './ppo-math.ts';
 import { rewardDumpCommand } from './reward-dump.ts';
 import { score } from './score.ts';
+import { sftCommand } from './sft.ts';
 import { train } from './train.ts';
 
 /** Every subcommand, in the order `--help` lists them. */
@@ -20,4 +22,6 @@ export const COMMANDS: Command[] = [
   score,
   train,
   rewardDumpCommand,
+  dpoDumpCommand,
+  sftCommand,
 ];

@@ -6,28 +6,18 @@
  * relative, scores 1e-4 absolute, each gradient max |err| <= 1e-3 * max |ref| (max |ref| floored at 1e-3).
  */
 import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
 import { parsePreferencePairs } from '../../src/data/preferences.ts';
-import { readSafetensors, tensorToF32, type TensorMap } from '../../src/model/safetensors.ts';
+import { tensorToF32 } from '../../src/model/safetensors.ts';
 import { encode } from '../../src/model/tokenizer.ts';
 import { loadGPT2RewardFolder } from '../../src/reward/gpt2-reward-folder.ts';
 import { rewardDump } from '../../src/rl/reward-model-dump.ts';
 import { tokenizeRewardPairs } from '../../src/rl/reward-model-data.ts';
 import { lastNonPadIndex } from '../../src/rl/reward-model.ts';
 import { testGpu } from '../helpers/gpu.ts';
+import { fixtureFiles, readGz, REWARD_FIXTURE } from '../helpers/reward-fixture.ts';
 
-const root = 'test/fixtures/reward-gpt2';
-
-export function fixtureFiles(dir: string): Map<string, Uint8Array> {
-  return new Map(
-    ['config.json', 'model.safetensors'].map((f) => [f, new Uint8Array(readFileSync(`${dir}/${f}`))]),
-  );
-}
-
-export function readGz(path: string): TensorMap {
-  return readSafetensors(gunzipSync(readFileSync(path))).tensors;
-}
+const root = REWARD_FIXTURE;
 
 function maxAbs(x: ArrayLike<number>): number {
   let m = 0;
