@@ -1,0 +1,159 @@
+/**
+ * The two models of DPO on the GPU: the policy (a plain GPT-2 LM with gradients and AdamW) and the
+ * frozen reference, each giving per-sequence completion log-probs of a pair batch
+ * (src/model/sequence-logps.ts). Batches are (B, T) = (2n, T): chosen rows 0..n-1, rejected rows
+ * n..2n-1 (src/data/preferences.ts layoutPairBatch).
+ */
+import type { PairBatch } from '../data/preferences.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import type { GPT2Config } from '../model/config.ts';
+import { GPT2 } from '../model/gpt2.ts';
+import { AdamW } from '../model/optimizer.ts';
+import { LogitRowSums, sequenceDlogprob, sequenceLogps } from '../model/sequence-logps.ts';
+import {
+  clipGradNorm,
+  findNonFinite,
+  gradNormPartialCount,
+  readGradNorm,
+  resetNonFiniteFlag,
+} from '../ops/grad-norm.ts';
+import { NonFiniteError } from './policy.ts';
+
+/** Per-pair values of a batch of n pairs: the chosen half and the rejected half, each (n). */
+export interface PairValues {
+  chosen: Float64Array;
+  rejected: Float64Array;
+}
+
+/** (2n) rows → chosen (n), rejected (n). */
+export function splitPairs(rows: Float64Array): PairValues {
+  const n = rows.length / 2;
+  return { chosen: rows.slice(0, n), rejected: rows.slice(n) };
+}
+
+/** The frozen reference: completion log-probs only. */
+export class DPOReference {
+  readonly net: GPT2;
+  constructor(gpu: Gpu, config: GPT2Config, params: Float32Array) {
+    this.net = new GPT2(gpu, config, params);
+  }
+
+  /** (n) chosen and rejected sequence log-probs (means when `average`, TRL's ipo). */
+  async logps(batch: PairBatch, average: boolean): Promise<PairValues> {
+    return splitPairs((await sequenceLogps(this.net, batch, { average })).logps);
+  }
+
+  dispose(): void {
+    this.net.dispose();
+  }
+}
+
+export interface PolicyForward {
+  logps: PairValues;
+  /** TRL's mean_chosen_logits / mean_rejected_logits: mean logit over the completion rows and V. */
+  meanLogits: { chosen: number; rejected: number };
+}
+
+export class DPOPolicy {
+  readonly net: GPT2;
+  readonly opt: AdamW;
+  private readonly sums: LogitRowSums;
+  private dlogprob: GPUBuffer | null = null;
+  private last: { batch: PairBatch; targets: Int32Array; average: boolean } | null = null;
+  private readonly normOut: GPUBuffer;
+  private readonly normPartials: GPUBuffer;
+  private readonly flag: GPUBuffer;
+
+  constructor(
+    readonly gpu: Gpu,
+    config: GPT2Config,
+    params: Float32Array,
+    { learningRate = 0 }: { learningRate?: number } = {},
+  ) {
+    this.net = new GPT2(gpu, config, params);
+    // TrainingArguments' optimizer: AdamW, betas (0.9, 0.999), eps 1e-8, weight_decay 0.0.
+    this.opt = new AdamW(gpu, this.net.table.total, { lr: learningRate, weightDecay: 0 });
+    this.sums = new LogitRowSums(gpu);
+    const N = this.net.table.total;
+    this.normOut = gpu.createBuffer(8, 'dpo.grad-norm');
+    this.normPartials = gpu.createBuffer(gradNormPartialCount(N) * 4, 'dpo.grad-norm-partials');
+    this.flag = gpu.createBuffer(4, 'dpo.nonfinite-flag');
+  }
+
+  set learningRate(lr: number) {
+    this.opt.config = { ...this.opt.config, lr };
+  }
+
+  /** Forward with sequence log-probs and mean logits; keeps what backward needs. */
+  async forward(batch: PairBatch, average: boolean): Promise<PolicyForward> {
+    const out = await sequenceLogps(this.net, batch, { average, logits: true, sums: this.sums });
+    this.last = { batch, targets: out.targets, average };
+    const n = batch.B / 2;
+    const V = this.net.config.vocab_size;
+    const s = out.logitSums!;
+    const half = (from: number) => {
+      let sum = 0;
+      let count = 0;
+      for (let b = from; b < from + n; b++) {
+        sum += s[b];
+        count += batch.counts[b];
+      }
+      return sum / (count * V);
+    };
+    return { logps: splitPairs(out.logps), meanLogits: { chosen: half(0), rejected: half(n) } };
+  }
+
+  /**
+   * Accumulates d loss / d params for the last forward from d loss / d logp per pair (each (n)).
+   * Call zeroGrads() before the first micro-batch of a step.
+   */
+  backward(d: { chosen: ArrayLike<number>; rejected: ArrayLike<number> }): void {
+    if (!this.last) throw new Error('DPOPolicy.backward before forward');
+    const { batch, targets, average } = this.last;
+    const dlogp = Float64Array.from([...Array.from(d.chosen), ...Array.from(d.rejected)]);
+    const perRow = sequenceDlogprob(dlogp, targets, batch, average);
+    if (!this.dlogprob || this.dlogprob.size < perRow.byteLength) {
+      if (this.dlogprob) this.gpu.destroy(this.dlogprob);
+      this.dlogprob = this.gpu.createBuffer(perRow.byteLength, 'dpo.dlogprob');
+    }
+    this.gpu.write(this.dlogprob, perRow);
+    this.net.headBackward({ dlogprob: this.dlogprob });
+    this.net.backward();
+  }
+
+  zeroGrads(): void {
+    this.net.zeroGrads();
+  }
+
+  /**
+   * Clips the gradient norm to maxGradNorm (torch.nn.utils.clip_grad_norm_, as the Trainer does),
+   * refuses non-finite gradients, then takes one AdamW step. Returns the norm before clipping.
+   */
+  async step({ maxGradNorm }: { maxGradNorm: number }): Promise<number> {
+    const grads = this.net.allocateGrads();
+    const N = this.net.table.total;
+    resetNonFiniteFlag(this.gpu, this.flag);
+    findNonFinite(this.gpu, { flag: this.flag }, { inp: grads }, { N });
+    clipGradNorm(
+      this.gpu,
+      { grads, out: this.normOut, partials: this.normPartials },
+      { N, maxNorm: maxGradNorm },
+    );
+    const norm = await readGradNorm(this.gpu, this.normOut);
+    const [flag] = await this.gpu.readU32(this.flag, 1);
+    if (flag !== 0) throw new NonFiniteError('non-finite gradient: the step was not taken');
+    this.opt.step(this.net.params, grads);
+    return norm;
+  }
+
+  async readParams(): Promise<Float32Array> {
+    return this.net.readParams();
+  }
+
+  dispose(): void {
+    this.net.dispose();
+    this.opt.dispose();
+    this.sums.dispose();
+    for (const b of [this.dlogprob, this.normOut, this.normPartials, this.flag]) if (b) this.gpu.destroy(b);
+  }
+}
