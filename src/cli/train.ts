@@ -8,7 +8,7 @@ import { decode, encode } from '../model/tokenizer.ts';
 import { TRL_DEFAULTS, validatePPOConfig, type PPOConfig } from '../rl/config.ts';
 import { TrainingSession } from '../rl/session.ts';
 import { TRL_SENTIMENT_ROLLOUT } from '../rl/trainer.ts';
-import { sentimentReward, type SentimentTarget } from '../reward/types.ts';
+import { scalarReward, sentimentReward, type SentimentTarget } from '../reward/types.ts';
 import { UsageError, type Command } from './command.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, loadModelArgs } from './generate.ts';
 import { loadRewardArg } from './reward-arg.ts';
@@ -50,7 +50,8 @@ export const train: Command = {
     '                  [--query-max-tokens 8] [--min-prompt-chars 0] [PPOConfig fields by TRL name]\n' +
     MODEL_USAGE +
     '\n' +
-    '  --reward         a text classifier folder (ONNX, or DistilBERT weights), its URL, or hub:REPO\n' +
+    '  --reward         a text classifier folder (ONNX, or DistilBERT weights), its URL, or hub:REPO; or a\n' +
+    '                   GPT-2 reward model (rlhf-studio reward-train), whose logit is the reward\n' +
     '  --prompts        .txt (one per line), .csv/.jsonl (a text column) or .parquet (e.g. IMDb train)\n' +
     '  --steps          PPO steps (TRL PPOConfig.steps, counted in samples, is steps * batch_size)\n' +
     '  --target         positive|negative: the sentiment the reward favours (the raw logit of POSITIVE or\n' +
@@ -135,11 +136,26 @@ export const train: Command = {
     });
     const gpu = await createNodeGpu();
     const rewardModel = await loadRewardArg(v.reward as string, gpu);
-    const reward = sentimentReward(rewardModel, target as SentimentTarget);
+    const targetGiven = typeof v.sentiment === 'string' || v.target === 'positive' || v.target === 'negative';
+    if (rewardModel.labels.length === 1 && targetGiven) {
+      rewardModel.dispose();
+      gpu.dispose();
+      throw new UsageError(
+        `--target/--sentiment picks a label of a sentiment classifier; ${v.reward as string} is a reward model ` +
+          'with one logit (its score is the reward), so a target does not apply',
+      );
+    }
+    const reward =
+      rewardModel.labels.length === 1
+        ? scalarReward(rewardModel)
+        : sentimentReward(rewardModel, target as SentimentTarget);
     const session = new TrainingSession(gpu, { model: loaded, reward, prompts, decode, config, rollout });
     const quiet = v.quiet === true;
     if (!quiet)
-      console.log(`training ${name} for ${steps} PPO steps of ${config.batch_size} (target ${target})`);
+      console.log(
+        `training ${name} for ${steps} PPO steps of ${config.batch_size} ` +
+          (rewardModel.labels.length === 1 ? '(reward: the reward model score)' : `(target ${target})`),
+      );
     const metrics = v.metrics as string | undefined;
     if (metrics) writeFileSync(metrics, '');
     try {
