@@ -1,5 +1,5 @@
 /**
- * The two models of DPO on the GPU: the policy (a plain GPT-2 LM with gradients and AdamW) and the
+ * The two models of DPO on the GPU: the policy (a plain GPT-2 LM with gradients) and the
  * frozen reference, each giving per-sequence completion log-probs of a pair batch
  * (src/model/sequence-logps.ts). Batches are (B, T) = (2n, T): chosen rows 0..n-1, rejected rows
  * n..2n-1 (src/data/preferences.ts layoutPairBatch).
@@ -8,16 +8,7 @@ import type { PairBatch } from '../data/preferences.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { GPT2Config } from '../model/config.ts';
 import { GPT2 } from '../model/gpt2.ts';
-import { AdamW } from '../model/optimizer.ts';
 import { LogitRowSums, sequenceDlogprob, sequenceLogps } from '../model/sequence-logps.ts';
-import {
-  clipGradNorm,
-  findNonFinite,
-  gradNormPartialCount,
-  readGradNorm,
-  resetNonFiniteFlag,
-} from '../ops/grad-norm.ts';
-import { NonFiniteError } from './policy.ts';
 
 /** Per-pair values of a batch of n pairs: the chosen half and the rejected half, each (n). */
 export interface PairValues {
@@ -56,32 +47,17 @@ export interface PolicyForward {
 
 export class DPOPolicy {
   readonly net: GPT2;
-  readonly opt: AdamW;
   private readonly sums: LogitRowSums;
   private dlogprob: GPUBuffer | null = null;
   private last: { batch: PairBatch; targets: Int32Array; average: boolean } | null = null;
-  private readonly normOut: GPUBuffer;
-  private readonly normPartials: GPUBuffer;
-  private readonly flag: GPUBuffer;
 
   constructor(
     readonly gpu: Gpu,
     config: GPT2Config,
     params: Float32Array,
-    { learningRate = 0 }: { learningRate?: number } = {},
   ) {
     this.net = new GPT2(gpu, config, params);
-    // TrainingArguments' optimizer: AdamW, betas (0.9, 0.999), eps 1e-8, weight_decay 0.0.
-    this.opt = new AdamW(gpu, this.net.table.total, { lr: learningRate, weightDecay: 0 });
     this.sums = new LogitRowSums(gpu);
-    const N = this.net.table.total;
-    this.normOut = gpu.createBuffer(8, 'dpo.grad-norm');
-    this.normPartials = gpu.createBuffer(gradNormPartialCount(N) * 4, 'dpo.grad-norm-partials');
-    this.flag = gpu.createBuffer(4, 'dpo.nonfinite-flag');
-  }
-
-  set learningRate(lr: number) {
-    this.opt.config = { ...this.opt.config, lr };
   }
 
   /** Forward with sequence log-probs and mean logits; keeps what backward needs. */
@@ -125,35 +101,13 @@ export class DPOPolicy {
     this.net.zeroGrads();
   }
 
-  /**
-   * Clips the gradient norm to maxGradNorm (torch.nn.utils.clip_grad_norm_, as the Trainer does),
-   * refuses non-finite gradients, then takes one AdamW step. Returns the norm before clipping.
-   */
-  async step({ maxGradNorm }: { maxGradNorm: number }): Promise<number> {
-    const grads = this.net.allocateGrads();
-    const N = this.net.table.total;
-    resetNonFiniteFlag(this.gpu, this.flag);
-    findNonFinite(this.gpu, { flag: this.flag }, { inp: grads }, { N });
-    clipGradNorm(
-      this.gpu,
-      { grads, out: this.normOut, partials: this.normPartials },
-      { N, maxNorm: maxGradNorm },
-    );
-    const norm = await readGradNorm(this.gpu, this.normOut);
-    const [flag] = await this.gpu.readU32(this.flag, 1);
-    if (flag !== 0) throw new NonFiniteError('non-finite gradient: the step was not taken');
-    this.opt.step(this.net.params, grads);
-    return norm;
-  }
-
   async readParams(): Promise<Float32Array> {
     return this.net.readParams();
   }
 
   dispose(): void {
     this.net.dispose();
-    this.opt.dispose();
     this.sums.dispose();
-    for (const b of [this.dlogprob, this.normOut, this.normPartials, this.flag]) if (b) this.gpu.destroy(b);
+    if (this.dlogprob) this.gpu.destroy(this.dlogprob);
   }
 }
