@@ -2,11 +2,19 @@
  * SFT: the loss, mean_token_accuracy and gradients of one batch against PyTorch (GPT2LMHeadModel on
  * the body of test/fixtures/reward-gpt2/model, rows and numbers from
  * test/fixtures/scripts/make_reward_fixture_gpt2.py; loss 1e-5 relative, gradients within 1e-3 of
- * each tensor's max), and the tokenization rules of TRL's SFTTrainer on hand-made rows.
+ * each tensor's max), the tokenization rules of TRL's SFTTrainer on hand-made rows, and
+ * `rlhf-studio sft` end to end on a tiny GPT-2: on one repeated row, the loss falls.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { loadModelDir } from '../../src/cli/model-dir.ts';
+import { makeGPT2Config } from '../../src/model/config.ts';
 import { GPT2 } from '../../src/model/gpt2.ts';
+import { exportHFFolder } from '../../src/model/hf-folder.ts';
+import { initGPT2Params } from '../../src/model/init.ts';
 import { gpt2ParamTable, paramSlice } from '../../src/model/param-table.ts';
 import { tensorToF32 } from '../../src/model/safetensors.ts';
 import { EOS_TOKEN_ID, encode } from '../../src/model/tokenizer.ts';
@@ -119,4 +127,38 @@ describe('SFT loss equals PyTorch', () => {
       net.dispose();
     }
   });
+});
+
+describe('rlhf-studio sft', () => {
+  test('trains on prompt/completion rows: metrics per step, the loss falls, the folder loads back', () => {
+    const cfg = makeGPT2Config({ vocab_size: 50257, n_positions: 64, n_embd: 16, n_layer: 1, n_head: 2 });
+    const work = mkdtempSync(join(tmpdir(), 'rlhf-sft-'));
+    for (const [name, bytes] of exportHFFolder(cfg, initGPT2Params(cfg, { seed: 4 })))
+      writeFileSync(join(work, name), bytes);
+    const data = join(work, 'data.jsonl');
+    writeFileSync(
+      data,
+      JSON.stringify({ prompt: 'This movie was', completion: ' great, really great.' }) + '\n',
+    );
+    const metrics = join(work, 'metrics.jsonl');
+    const args = ['--model', work, '--data', data, '--out', join(work, 'out'), '--metrics', metrics];
+    const train = [
+      '--learning_rate',
+      '1e-2',
+      '--max_steps',
+      '6',
+      '--per_device_train_batch_size',
+      '1',
+      '--quiet',
+    ];
+    execFileSync(process.execPath, ['bin/rlhf-studio.mjs', 'sft', ...args, ...train]);
+    const lines = readFileSync(metrics, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>);
+    expect(lines.map((l) => l.step)).toEqual([1, 2, 3, 4]);
+    expect(lines[0].num_tokens).toBe(encode(' great, really great.').length + 1); // completion + EOS
+    expect(lines[3].loss).toBeLessThan(lines[0].loss);
+    expect(loadModelDir(join(work, 'out')).params.length).toBe(gpt2ParamTable(cfg).total);
+  }, 120_000);
 });
