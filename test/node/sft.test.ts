@@ -146,7 +146,7 @@ describe('rlhf-studio sft', () => {
       '--learning_rate',
       '1e-2',
       '--max_steps',
-      '6',
+      '4',
       '--per_device_train_batch_size',
       '1',
       '--quiet',
