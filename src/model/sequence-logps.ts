@@ -10,14 +10,11 @@
  *   backward  d logprob[b*T + t] = d logp[b] (/ count[b] when averaged) on every target row
  *
  * and, for the `logits/chosen` / `logits/rejected` stats (TRL: logits[loss_mask].mean(), the mean
- * over the completion's predicting rows and the whole vocabulary), each row's sum of logits
- *   sum_v logits[r, v] = lnf[r] . sum_v wte[v]    (logits = lnf @ wte^T, tied head)
- * as two thin matmuls: s (1, C) = ones (1, V) @ wte (V, C), then rowSums (B*T) = lnf (B*T, C) @ s^T.
+ * over the completion's predicting rows and the whole vocabulary), each sequence's sum of logits
+ * over those rows. The head runs on the target rows only (completion-head.ts).
  */
-import type { Gpu } from '../gpu/gpu.ts';
-import { matmul } from '../ops/matmul.ts';
+import type { CompletionHead } from './completion-head.ts';
 import type { GPT2 } from './gpt2.ts';
-import { modelParams, paramView } from './param-table.ts';
 
 /** The batch fields the head needs (src/data/preferences.ts PairBatch has them). */
 export interface CompletionBatch {
@@ -42,7 +39,7 @@ export function completionTargets({ B, T, tokens, lossMask }: CompletionBatch): 
 }
 
 /** (B) sum over each row of (B*T) per-row values, divided by counts[b] when `average`. */
-export function rowSums(
+export function sumRows(
   perRow: ArrayLike<number>,
   { B, T, counts }: CompletionBatch,
   average: boolean,
@@ -81,64 +78,23 @@ export interface SequenceLogpsOut {
 }
 
 /**
- * Forward of `net` on the batch and its head on the completion targets; reads back the per-row
- * log-probs (B*T floats) and, with `logits`, the per-row logit sums. Keeps what backward needs.
+ * Forward of `net` on the batch and `head` on the completion-predicting rows: the per-sequence
+ * log-probs and, with `logits`, the per-sequence logit sums. Keeps what backward needs
+ * (head.backward(sequenceDlogprob(...)), then net.backward()).
  */
 export async function sequenceLogps(
   net: GPT2,
+  head: CompletionHead,
   batch: CompletionBatch,
-  { average, logits = false, sums }: { average: boolean; logits?: boolean; sums?: LogitRowSums },
+  { average, logits = false }: { average: boolean; logits?: boolean },
 ): Promise<SequenceLogpsOut> {
   const { B, T, tokens } = batch;
   net.forward({ B, T, ids: tokens });
   const targets = completionTargets(batch);
-  const head = net.headForward(targets);
-  const logprob = await net.gpu.readF32(head.logprob, B * T);
-  let logitSums: Float64Array | null = null;
-  if (logits) {
-    const own = sums ?? new LogitRowSums(net.gpu);
-    const perRow = await own.compute(net, B * T);
-    if (!sums) own.dispose();
-    const masked = perRow.map((x, i) => (targets[i] >= 0 ? x : 0));
-    logitSums = rowSums(masked, batch, false);
-  }
-  return { logps: rowSums(logprob, batch, average), logitSums, targets };
-}
-
-/** The per-row sum of logits over the vocabulary, (B*T), for the rows of net's last forward. */
-export class LogitRowSums {
-  private ones: GPUBuffer | null = null;
-  private s: GPUBuffer | null = null;
-  private out: GPUBuffer | null = null;
-
-  constructor(private readonly gpu: Gpu) {}
-
-  async compute(net: GPT2, BT: number): Promise<Float32Array> {
-    const { vocab_size: V, n_embd: C } = net.config;
-    if (!this.ones || this.ones.size < V * 4) {
-      if (this.ones) this.gpu.destroy(this.ones);
-      this.ones = this.gpu.upload(new Float32Array(V).fill(1), 'logit-sums.ones');
-    }
-    this.s ??= this.gpu.createBuffer(C * 4, 'logit-sums.wte-colsum');
-    if (!this.out || this.out.size < BT * 4) {
-      if (this.out) this.gpu.destroy(this.out);
-      this.out = this.gpu.createBuffer(BT * 4, 'logit-sums.rows');
-    }
-    const wte = paramView(net.params, modelParams(net.table).wte);
-    // s (1, C) = ones (1, V) @ wte (V, C)
-    matmul(this.gpu, { out: this.s }, { a: this.ones, b: wte }, { M: 1, N: C, K: V, beta: 0 });
-    // rows (BT, 1) = lnf (BT, C) @ s^T (C, 1)
-    matmul(
-      this.gpu,
-      { out: this.out },
-      { a: net.lnf, b: this.s },
-      { M: BT, N: 1, K: C, transB: true, beta: 0 },
-    );
-    return this.gpu.readF32(this.out, BT);
-  }
-
-  dispose(): void {
-    for (const b of [this.ones, this.s, this.out]) if (b) this.gpu.destroy(b);
-    this.ones = this.s = this.out = null;
-  }
+  const { logprob, rowSums } = await head.forward(net, targets, { sums: logits });
+  return {
+    logps: sumRows(logprob, batch, average),
+    logitSums: rowSums ? sumRows(rowSums, batch, false) : null,
+    targets,
+  };
 }

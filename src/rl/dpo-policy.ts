@@ -8,7 +8,8 @@ import type { PairBatch } from '../data/preferences.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { GPT2Config } from '../model/config.ts';
 import { GPT2 } from '../model/gpt2.ts';
-import { LogitRowSums, sequenceDlogprob, sequenceLogps } from '../model/sequence-logps.ts';
+import { CompletionHead } from '../model/completion-head.ts';
+import { sequenceDlogprob, sequenceLogps } from '../model/sequence-logps.ts';
 
 /** Per-pair values of a batch of n pairs: the chosen half and the rejected half, each (n). */
 export interface PairValues {
@@ -25,17 +26,20 @@ export function splitPairs(rows: Float64Array): PairValues {
 /** The frozen reference: completion log-probs only. */
 export class DPOReference {
   readonly net: GPT2;
+  private readonly head: CompletionHead;
   constructor(gpu: Gpu, config: GPT2Config, params: Float32Array) {
     this.net = new GPT2(gpu, config, params);
+    this.head = new CompletionHead(gpu);
   }
 
   /** (n) chosen and rejected sequence log-probs (means when `average`, TRL's ipo). */
   async logps(batch: PairBatch, average: boolean): Promise<PairValues> {
-    return splitPairs((await sequenceLogps(this.net, batch, { average })).logps);
+    return splitPairs((await sequenceLogps(this.net, this.head, batch, { average })).logps);
   }
 
   dispose(): void {
     this.net.dispose();
+    this.head.dispose();
   }
 }
 
@@ -47,8 +51,7 @@ export interface PolicyForward {
 
 export class DPOPolicy {
   readonly net: GPT2;
-  private readonly sums: LogitRowSums;
-  private dlogprob: GPUBuffer | null = null;
+  private readonly head: CompletionHead;
   private last: { batch: PairBatch; targets: Int32Array; average: boolean } | null = null;
 
   constructor(
@@ -57,12 +60,12 @@ export class DPOPolicy {
     params: Float32Array,
   ) {
     this.net = new GPT2(gpu, config, params);
-    this.sums = new LogitRowSums(gpu);
+    this.head = new CompletionHead(gpu);
   }
 
   /** Forward with sequence log-probs and mean logits; keeps what backward needs. */
   async forward(batch: PairBatch, average: boolean): Promise<PolicyForward> {
-    const out = await sequenceLogps(this.net, batch, { average, logits: true, sums: this.sums });
+    const out = await sequenceLogps(this.net, this.head, batch, { average, logits: true });
     this.last = { batch, targets: out.targets, average };
     const n = batch.B / 2;
     const V = this.net.config.vocab_size;
@@ -88,12 +91,7 @@ export class DPOPolicy {
     const { batch, targets, average } = this.last;
     const dlogp = Float64Array.from([...Array.from(d.chosen), ...Array.from(d.rejected)]);
     const perRow = sequenceDlogprob(dlogp, targets, batch, average);
-    if (!this.dlogprob || this.dlogprob.size < perRow.byteLength) {
-      if (this.dlogprob) this.gpu.destroy(this.dlogprob);
-      this.dlogprob = this.gpu.createBuffer(perRow.byteLength, 'dpo.dlogprob');
-    }
-    this.gpu.write(this.dlogprob, perRow);
-    this.net.headBackward({ dlogprob: this.dlogprob });
+    this.head.backward(perRow);
     this.net.backward();
   }
 
@@ -107,7 +105,6 @@ export class DPOPolicy {
 
   dispose(): void {
     this.net.dispose();
-    this.sums.dispose();
-    if (this.dlogprob) this.gpu.destroy(this.dlogprob);
+    this.head.dispose();
   }
 }
