@@ -1,7 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   DPO_TOKENIZE_DEFAULTS,
+  hubDatasetPathUrl,
   PromptFileError,
   loadPreferencePairs,
   tokenizePairs,
@@ -45,11 +46,13 @@ export function lossSettingsArgs(values: {
   return settings;
 }
 
-/** Pairs from a local file or an http(s) URL (a Hub dataset file's resolve URL too). */
+/** Pairs from a local file, an http(s) URL, or a Hub dataset file (hf://datasets/owner/name[@rev]/file). */
 export async function readPairsArg(path: string, format?: PreferenceFormat) {
+  const url = hubDatasetPathUrl(path) ?? (/^https?:\/\//.test(path) ? path : null);
+  if (!url && !existsSync(path)) throw new UsageError(`--pairs ${path}: no such file`);
   try {
-    return /^https?:\/\//.test(path)
-      ? await loadPreferencePairs({ kind: 'url', url: path, format }, { cache: null })
+    return url
+      ? await loadPreferencePairs({ kind: 'url', url, format }, { cache: null })
       : await loadPreferencePairs({
           kind: 'bytes',
           bytes: new Uint8Array(readFileSync(path)),

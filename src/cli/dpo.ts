@@ -61,7 +61,8 @@ export const dpoCommand: Command = {
     '    [--metrics FILE.jsonl] [--quiet] [DPOConfig fields]\n' +
     `${MODEL_USAGE}\n` +
     '  --ref DIR            the frozen reference (default: the initial policy)\n' +
-    '  --pairs FILE         .jsonl/.csv/.parquet (or an http(s) URL) with prompt, chosen, rejected\n' +
+    '  --pairs FILE         .jsonl/.csv/.parquet with prompt, chosen, rejected: a path, an http(s) URL or\n' +
+    '                       a Hub dataset file, hf://datasets/OWNER/NAME[@REV]/PATH\n' +
     '  --out DIR            the trained policy as a Hugging Face folder\n' +
     '  --metrics FILE       one JSON line per update: TRL stat names (loss, rewards/*, logps/*, logits/*)\n' +
     `  DPOConfig fields (TRL 0.19 defaults): ${Object.keys(DPO_CONFIG_DEFAULTS)

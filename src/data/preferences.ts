@@ -211,6 +211,15 @@ export function hubDatasetFileUrl(repo: string, file: string, revision = 'main')
   return `https://huggingface.co/datasets/${repo}/resolve/${encodeURIComponent(revision)}/${file}`;
 }
 
+/**
+ * A Hub dataset file named as the `datasets` library's fsspec paths do,
+ * hf://datasets/{owner}/{name}[@{revision}]/{path}, as its download URL; null for anything else.
+ */
+export function hubDatasetPathUrl(path: string): string | null {
+  const m = /^hf:\/\/datasets\/([^/@]+\/[^/@]+)(?:@([^/]+))?\/(.+)$/.exec(path);
+  return m ? hubDatasetFileUrl(m[1], m[3], m[2] ? decodeURIComponent(m[2]) : 'main') : null;
+}
+
 /** Where pairs come from: bytes already in hand (a local file), or a URL (a Hub file's URL too). */
 export type PreferenceSource =
   | { kind: 'bytes'; bytes: Uint8Array; name: string; format?: PreferenceFormat }

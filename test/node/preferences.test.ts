@@ -7,6 +7,7 @@ import { describe, expect, test } from 'vitest';
 import {
   PromptFileError,
   layoutPairBatch,
+  hubDatasetPathUrl,
   loadPreferencePairs,
   parsePreferencePairs,
   preferenceFormatFromName,
@@ -45,6 +46,18 @@ describe('preference files', () => {
     });
     const [a] = tokenizePairs(pairs, encode);
     expect(a.chosen).toEqual({ ids: [464, 6766, 318, 4171], promptLength: 3 }); // no EOS added
+  });
+
+  test('Hub dataset paths as the datasets library writes them', () => {
+    expect(
+      hubDatasetPathUrl('hf://datasets/trl-lib/ultrafeedback_binarized/data/train-00000-of-00001.parquet'),
+    ).toBe(
+      'https://huggingface.co/datasets/trl-lib/ultrafeedback_binarized/resolve/main/data/train-00000-of-00001.parquet',
+    );
+    expect(hubDatasetPathUrl('hf://datasets/o/n@refs%2Fconvert%2Fparquet/a.parquet')).toBe(
+      'https://huggingface.co/datasets/o/n/resolve/refs%2Fconvert%2Fparquet/a.parquet',
+    );
+    expect(hubDatasetPathUrl('pairs.jsonl')).toBeNull();
   });
 
   test('a URL goes through the downloader', async () => {
