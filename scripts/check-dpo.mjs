@@ -10,7 +10,9 @@
  * to 2-7 tokens) with the same sampling seed (15 new tokens at most, stopping at EOS; top_k 0,
  * top_p 1) and the demo's sentiment classifier scores opening + continuation. Passes when the
  * policy's mean POSITIVE logit is at least the reference's + 2.0 (PyTorch: -0.6 -> 3.9).
- * usage: node scripts/check-dpo.mjs [WORKDIR]
+ * The run also writes WORKDIR/dpo/checkpoint-N every 5 updates; `--eval DIR` skips training and
+ * scores DIR (e.g. such a checkpoint) against the reference.
+ * usage: node scripts/check-dpo.mjs [WORKDIR] [--eval DIR]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,54 +22,57 @@ import { encode } from 'gpt-tokenizer/encoding/gpt2';
 import { OPEN, jsonl, mulberry32, preferencePairs } from './mini-imdb-templates.mjs';
 
 const demo = 'public/models/mini-imdb';
-const work = process.argv[2] ?? mkdtempSync(join(tmpdir(), 'check-dpo-'));
+const argv = process.argv.slice(2);
+const evalOnly = argv.includes('--eval') ? argv.splice(argv.indexOf('--eval'), 2)[1] : null;
+const work = argv[0] ?? mkdtempSync(join(tmpdir(), 'check-dpo-'));
 mkdirSync(work, { recursive: true });
 const STEPS = 60;
 const BATCH = 16;
 const run = (...args) =>
   execFileSync(process.execPath, ['bin/rlhf-studio.mjs', ...args], { encoding: 'utf8' });
 
-writeFileSync(join(work, 'pairs.jsonl'), jsonl(preferencePairs(STEPS * BATCH, 5)));
-const policy = join(work, 'dpo');
+const policy = evalOnly ?? join(work, 'dpo');
 const metrics = join(work, 'dpo-metrics.jsonl');
-const t0 = Date.now();
-process.stdout.write(
-  run(
-    'dpo',
-    '--model',
-    `${demo}/policy`,
-    '--pairs',
-    join(work, 'pairs.jsonl'),
-    '--out',
-    policy,
-    '--metrics',
-    metrics,
-    '--max_steps',
-    String(STEPS),
-    '--per_device_train_batch_size',
-    String(BATCH),
-    '--learning_rate',
-    '5e-4',
-    '--beta',
-    '0.1',
-    '--loss_type',
-    'sigmoid',
-    '--lr_scheduler_type',
-    'constant',
-    '--max_grad_norm',
-    'none',
-    '--max_length',
-    '64',
-    '--seed',
-    '0',
-  ),
-);
-const minutes = (Date.now() - t0) / 60000;
-const lines = readFileSync(metrics, 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l));
-const avg = (xs, k) => xs.reduce((s, x) => s + x[k], 0) / xs.length;
+if (!evalOnly) train();
+
+function train() {
+  writeFileSync(join(work, 'pairs.jsonl'), jsonl(preferencePairs(STEPS * BATCH, 5)));
+  const t0 = Date.now();
+  process.stdout.write(
+    run(
+      'dpo',
+      '--model',
+      `${demo}/policy`,
+      '--pairs',
+      join(work, 'pairs.jsonl'),
+      '--out',
+      policy,
+      '--metrics',
+      metrics,
+      '--max_steps',
+      String(STEPS),
+      '--per_device_train_batch_size',
+      String(BATCH),
+      '--learning_rate',
+      '5e-4',
+      '--beta',
+      '0.1',
+      '--loss_type',
+      'sigmoid',
+      '--lr_scheduler_type',
+      'constant',
+      '--max_grad_norm',
+      'none',
+      '--max_length',
+      '64',
+      '--seed',
+      '0',
+      '--save_steps',
+      '5',
+    ),
+  );
+  console.log(`DPO: ${STEPS} updates in ${((Date.now() - t0) / 60000).toFixed(1)} min`);
+}
 
 // 64 openings, each a mini-IMDb opening cut to 2-7 GPT-2 tokens (as torch_dpo.py's evaluation)
 const rng = mulberry32(1234);
@@ -87,8 +92,13 @@ function meanScore(model) {
 const ref = meanScore(`${demo}/policy`);
 const pol = meanScore(policy);
 console.log(`\nreference samples: ${JSON.stringify(ref.sample)}\nDPO samples: ${JSON.stringify(pol.sample)}`);
+const lines = readFileSync(metrics, 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l));
+const avg = (xs, k) => xs.reduce((s, x) => s + x[k], 0) / xs.length;
 console.log(
-  `DPO: ${STEPS} updates in ${minutes.toFixed(1)} min; first 5 / last 5 updates: loss ` +
+  `DPO metrics over ${lines.length} updates; first 5 / last 5: loss ` +
     `${avg(lines.slice(0, 5), 'loss').toFixed(4)} -> ${avg(lines.slice(-5), 'loss').toFixed(4)}, ` +
     `rewards/accuracies ${avg(lines.slice(0, 5), 'rewards/accuracies').toFixed(3)} -> ` +
     `${avg(lines.slice(-5), 'rewards/accuracies').toFixed(3)}, rewards/margins -> ${avg(lines.slice(-5), 'rewards/margins').toFixed(3)}`,

@@ -65,6 +65,7 @@ export const dpoCommand: Command = {
     '                       a Hub dataset file, hf://datasets/OWNER/NAME[@REV]/PATH\n' +
     '  --out DIR            the trained policy as a Hugging Face folder\n' +
     '  --metrics FILE       one JSON line per update: TRL stat names (loss, rewards/*, logps/*, logits/*)\n' +
+    '  --save_steps N       also write DIR/checkpoint-N every N updates (TrainingArguments; default 500)\n' +
     `  DPOConfig fields (TRL 0.19 defaults): ${Object.keys(DPO_CONFIG_DEFAULTS)
       .map((k) => `--${k}`)
       .join(' ')}`,
@@ -78,11 +79,15 @@ export const dpoCommand: Command = {
         out: { type: 'string' },
         metrics: { type: 'string' },
         quiet: { type: 'boolean', default: false },
+        save_steps: { type: 'string' },
         ...fieldOptions(DPO_CONFIG_DEFAULTS),
       },
     });
     if (!values.pairs || !values.out) throw new UsageError('--pairs and --out are required');
     const config = dpoConfigArgs(values);
+    const saveSteps = Number(values.save_steps ?? 500);
+    if (!(Number.isInteger(saveSteps) && saveSteps > 0))
+      throw new UsageError(`--save_steps takes a positive integer, got ${values.save_steps}`);
     const raw = await readPairsArg(values.pairs);
     const { loaded: policy, name } = await loadModelArgs(values);
     const ref = values.ref ? loadModelDir(values.ref) : null;
@@ -114,8 +119,15 @@ export const dpoCommand: Command = {
         );
       }
       if (values.metrics) writeFileSync(values.metrics, '');
+      const save = async (dir: string) => {
+        const files = exportHFFolder(policy.config, await trainer!.readParams());
+        mkdirSync(dir, { recursive: true });
+        for (const [file, bytes] of files) writeFileSync(join(dir, file), bytes);
+        if (!quiet) console.log(`wrote ${dir}`);
+      };
       while (!trainer.done) {
         const r = await trainer.step();
+        if (r.step % saveSteps === 0 && !trainer.done) await save(join(values.out, `checkpoint-${r.step}`));
         if (values.metrics)
           appendFileSync(values.metrics, JSON.stringify({ step: r.step, ...r.stats }) + '\n');
         if (!quiet) {
@@ -126,10 +138,7 @@ export const dpoCommand: Command = {
           );
         }
       }
-      const files = exportHFFolder(policy.config, await trainer.readParams());
-      mkdirSync(values.out, { recursive: true });
-      for (const [file, bytes] of files) writeFileSync(join(values.out, file), bytes);
-      if (!quiet) console.log(`wrote ${values.out}`);
+      await save(values.out);
     } finally {
       trainer?.dispose();
       gpu.dispose();
