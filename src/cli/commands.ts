@@ -1,11 +1,16 @@
 import type { Command } from './command.ts';
 import { bench } from './bench.ts';
+import { dpoCommand } from './dpo.ts';
+import { dpoDumpCommand } from './dpo-dump.ts';
 import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { gpt2DumpCommand } from './gpt2-dump.ts';
 import { info } from './info.ts';
 import { ppoMath } from './ppo-math.ts';
+import { rewardDumpCommand } from './reward-dump.ts';
+import { rewardTrainCommand } from './reward-train.ts';
 import { score } from './score.ts';
+import { sftCommand } from './sft.ts';
 import { train } from './train.ts';
 
 /** Every subcommand, in the order `--help` lists them. */
@@ -18,4 +23,9 @@ export const COMMANDS: Command[] = [
   bench,
   score,
   train,
+  rewardDumpCommand,
+  rewardTrainCommand,
+  dpoCommand,
+  dpoDumpCommand,
+  sftCommand,
 ];

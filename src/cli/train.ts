@@ -7,7 +7,7 @@ import { createNodeGpu } from '../gpu/node.ts';
 import type { LoadedGPT2 } from '../model/safetensors.ts';
 import { decode, encode, encodePrefix, GPT2_VOCAB_SIZE } from '../model/tokenizer.ts';
 import type { MetricRow } from '../protocol.ts';
-import { sentimentReward, type SentimentTarget } from '../reward/types.ts';
+import { scalarReward, sentimentReward, type SentimentTarget } from '../reward/types.ts';
 import { expectInt, expectObject, expectString } from '../rl/checkpoint.ts';
 import {
   applyCheckpoint,
@@ -198,7 +198,8 @@ export const train: Command = {
     'rlhf-studio train --resume DIR [--steps N] [--out DIR] [--metrics FILE.jsonl] [--save_steps N]\n' +
     MODEL_USAGE +
     '\n' +
-    '  --reward         a text classifier folder (ONNX, or DistilBERT weights), its URL, or hub:REPO\n' +
+    '  --reward         a text classifier folder (ONNX, or DistilBERT weights), its URL, or hub:REPO; or a\n' +
+    '                   GPT-2 reward model (rlhf-studio reward-train), whose logit is the reward\n' +
     '  --prompts        .txt (one per line), .csv/.jsonl (a text column) or .parquet (e.g. IMDb train)\n' +
     '  --steps          PPO steps (TRL PPOConfig.steps, counted in samples, is steps * batch_size); with\n' +
     '                   --resume, the total to reach (default: the checkpoint run’s)\n' +
@@ -213,7 +214,7 @@ export const train: Command = {
     '  (TRL LengthSampler(2, 8)); responses are sampled with lengths in [response-min, response-max).\n' +
     `  PPOConfig fields: ${OPTION_KEYS.map((k) => `--${k}`).join(' ')}\n` +
     '  Ctrl-C finishes the PPO step in flight, saves a checkpoint (and --out), marks the metrics file\n' +
-    '  {"event":"interrupted"} and exits 130; a second Ctrl-C exits at once.',
+    '  {"end":"interrupted"} and exits 130; a second Ctrl-C exits at once.',
   async run(argv) {
     const { values } = parseCliArgs({ args: argv, options: OPTIONS });
     const v = values as Values;
@@ -282,7 +283,15 @@ export const train: Command = {
         );
       const rewardModel = await loadRewardArg(app.reward, gpu);
       disposeReward = () => rewardModel.dispose();
-      const reward = sentimentReward(rewardModel, target);
+      const oneLogit = rewardModel.labels.length === 1;
+      const targetGiven =
+        typeof v.sentiment === 'string' || v.target === 'positive' || v.target === 'negative';
+      if (oneLogit && targetGiven)
+        throw new UsageError(
+          `--target/--sentiment picks a label of a sentiment classifier; ${app.reward} is a reward model ` +
+            'with one logit (its score is the reward), so a target does not apply',
+        );
+      const reward = oneLogit ? scalarReward(rewardModel) : sentimentReward(rewardModel, target);
       session = new TrainingSession(gpu, {
         model,
         reward,
@@ -295,7 +304,10 @@ export const train: Command = {
         applyCheckpoint(session, ck);
         log(`resumed ${resumeDir} at PPO step ${session.step} of ${totalSteps}`);
       } else {
-        log(`training ${app.model} for ${totalSteps} PPO steps of ${config.batch_size} (target ${target})`);
+        log(
+          `training ${app.model} for ${totalSteps} PPO steps of ${config.batch_size} ` +
+            (oneLogit ? '(reward: the reward model score)' : `(target ${target})`),
+        );
       }
       return await runLoop({
         session,

@@ -42,6 +42,8 @@ export interface GPT2Options {
   logitsChunkBytes?: number;
   /** With value-head parameters (TRL's v_head.summary) appended to the table. */
   valueHead?: boolean;
+  /** With the sequence-classification score.weight appended to the table (src/rl/reward-model.ts). */
+  scoreHead?: boolean;
   /**
    * What a query with no visible key (a padded position under left padding) attends to: 'zero' as
    * transformers' default (sdpa) attention, 'uniform' as its eager attention. Only padded positions'
@@ -126,10 +128,11 @@ export class GPT2 {
     {
       logitsChunkBytes = DEFAULT_LOGITS_CHUNK_BYTES,
       valueHead = false,
+      scoreHead = false,
       maskedRows = 'zero',
     }: GPT2Options = {},
   ) {
-    this.table = gpt2ParamTable(config, { valueHead });
+    this.table = gpt2ParamTable(config, { valueHead, scoreHead });
     if (params.length !== this.table.total) {
       throw new Error(
         `GPT2: params has ${params.length} elements, the table for this config ${this.table.total}`,
