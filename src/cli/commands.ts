@@ -5,6 +5,7 @@ import { generateCommand } from './generate.ts';
 import { gpt2DumpCommand } from './gpt2-dump.ts';
 import { info } from './info.ts';
 import { ppoMath } from './ppo-math.ts';
+import { profile } from './profile.ts';
 import { score } from './score.ts';
 import { train } from './train.ts';
 
@@ -16,6 +17,7 @@ export const COMMANDS: Command[] = [
   exportCommand,
   ppoMath,
   bench,
+  profile,
   score,
   train,
 ];
