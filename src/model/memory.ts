@@ -42,8 +42,11 @@ function part(sizes: number[]): Part {
   return { bytes: sizes.reduce((s, x) => s + x, 0), largest: Math.max(0, ...sizes) };
 }
 
-/** GPT2.prepare(B, T): activations kept for backward and the backward's scratch. */
-export function gpt2ActivationBuffers(cfg: GPT2Config, B: number, T: number): number[] {
+/**
+ * GPT2.prepare(B, T): activations kept for backward and the backward's scratch. With `inference`
+ * (a forward-only model), one layer's set serves every layer and the backward's are 16-byte stubs.
+ */
+export function gpt2ActivationBuffers(cfg: GPT2Config, B: number, T: number, inference = false): number[] {
   const { n_embd: C, n_head: NH, n_layer } = cfg;
   const BT = B * T;
   const layer = [
@@ -62,12 +65,12 @@ export function gpt2ActivationBuffers(cfg: GPT2Config, B: number, T: number): nu
     BT * C,
   ];
   const sizes: number[] = [];
-  for (let l = 0; l < n_layer; l++) sizes.push(...layer.map(f32));
+  for (let l = 0; l < (inference ? Math.min(1, n_layer) : n_layer); l++) sizes.push(...layer.map(f32));
   // ids, positions, encoded, lnf, lnf mean/rstd, proj; dlnf, dresidual, dln, datty, dqkv, dpreatt, dfch_gelu, dfch
   const rest = [BT, BT, BT * C, BT * C, BT, BT, BT * C];
   const grads = [BT * C, BT * C, BT * C, BT * C, BT * 3 * C, B * NH * T * T, BT * 4 * C, BT * 4 * C];
-  sizes.push(...rest.map(f32), ...grads.map(f32));
-  sizes.push(f32(layernormBackwardScratchBytes({ B, T, C }) / 4));
+  const scratch = [...grads, layernormBackwardScratchBytes({ B, T, C }) / 4];
+  sizes.push(...rest.map(f32), ...scratch.map((n) => f32(inference ? 0 : n)));
   return sizes;
 }
 
@@ -166,7 +169,12 @@ export function estimatePpoMemory(cfg: GPT2Config, s: PpoMemoryShape): PpoMemory
     adam: part([f32(P), f32(P)]),
     policyActivations: part([...acts, mask, ...gpt2HeadBuffers(cfg, N), ...encoderBucketBuffers(cfg, mb, T)]),
     reference: part([f32(Pref)]),
-    referenceActivations: part([...acts, mask, ...gpt2HeadBuffers(cfg, N)]),
+    // The reference is a forward-only GPT2 (src/rl/policy.ts ReferenceModel: inference: true).
+    referenceActivations: part([
+      ...gpt2ActivationBuffers(cfg, mb, T, true),
+      mask,
+      ...gpt2HeadBuffers(cfg, N),
+    ]),
     generation: part(generatorBuffers(cfg, s.batch_size, s.maxQuery, s.maxResponse)),
     // grad-norm result, partials, non-finite flag; values, dvalues, dlogprob (N each)
     other: part([f32(2), f32(gradNormPartialCount(P)), f32(1), f32(N), f32(N), f32(N)]),
