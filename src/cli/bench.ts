@@ -222,8 +222,11 @@ async function runOurs(gpu: Gpu, sizes: Sizes, big: boolean, reps: number, withT
   return cases;
 }
 
-/** The peer's figures beside ours: peer_ms, peer_ratio = peer_ms / ours_ms, peer peak memory. */
-function mergePeer(cases: { c: BenchCase; peer: PeerCase | null }[], report: PeerReport): void {
+/**
+ * The peer's figures beside ours: peer_ms, peer_ratio = peer_ms / ours_ms, its peak memory (CUDA),
+ * or its process's peak RSS (CPU).
+ */
+export function mergePeer(cases: { c: BenchCase; peer: PeerCase | null }[], report: PeerReport): void {
   const byId = new Map(report.cases.map((r) => [r.id, r]));
   for (const { c, peer } of cases) {
     const r = peer && byId.get(peer.id);
@@ -231,6 +234,7 @@ function mergePeer(cases: { c: BenchCase; peer: PeerCase | null }[], report: Pee
     c.peer_ms = r.ms;
     c.peer_ratio = r.ms / c.ours_ms;
     c.peer_peak_bytes = r.peak_bytes;
+    if (r.peak_bytes === null) c.peer_rss_peak_bytes = r.rss_peak_bytes;
     if (r.tokens_per_s !== undefined) c.peer_tokens_per_s = r.tokens_per_s;
   }
 }
