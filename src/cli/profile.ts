@@ -6,6 +6,7 @@ import { ppoBenchSession, ppoMaxT, TRL_PPO_SHAPE, type PpoStepShape } from '../b
 import { adapterName } from '../gpu/device.ts';
 import { fmtBytes } from '../gpu/gpu.ts';
 import { createNodeGpu } from '../gpu/node.ts';
+import { estimatePpoMemory } from '../model/memory.ts';
 import { UsageError, type Command } from './command.ts';
 
 function positiveInt(name: string, raw: string): number {
@@ -90,7 +91,11 @@ export const profile: Command = {
         `${counted.submits} submits, ${counted.writes} uploads, ${counted.reads} readbacks per step`,
     );
     console.log(`kernel time: ${gpuMs === null ? '-' : `${gpuMs.toFixed(1)} ms`} (${timingNote})`);
-    console.log(`peak of our allocations: ${fmtBytes(peakBytes)}`);
+    const { Q, R } = ppoMaxT(shape);
+    const estimate = estimatePpoMemory(cfg, { ...shape, maxQuery: Q, maxResponse: R }).total;
+    console.log(
+      `peak of our allocations: ${fmtBytes(peakBytes)} (estimate at the longest rows: ${fmtBytes(estimate)})`,
+    );
     console.log('');
     console.log(formatKernelRows(rows.slice(0, positiveInt('top', values.top))));
     if (values.json) {
@@ -107,6 +112,7 @@ export const profile: Command = {
         writes: counted.writes,
         reads: counted.reads,
         peak_bytes: peakBytes,
+        estimate_bytes: estimate,
         kernels: rows,
       };
       writeFileSync(values.json, JSON.stringify(out, null, 2) + '\n');
