@@ -121,5 +121,21 @@ writeFileSync(
     'exec node "$(dirname "$0")/rlhf-studio.mjs" "$@"\n',
 );
 chmodSync(join(out, 'rlhf-studio'), 0o755);
+writeFileSync(
+  join(out, 'README.txt'),
+  [
+    'rlhf-studio, portable: the RLHF Studio engine (WebGPU through Dawn) for Node >= 20.19, no npm needed.',
+    '',
+    '  ./rlhf-studio info                      the GPU adapter and its limits',
+    '  ./rlhf-studio bench [--peer python3]    speed against TF.js WebGPU (and PyTorch)',
+    '  ./rlhf-studio profile                   one PPO step, kernel by kernel',
+    '  ./rlhf-studio train|generate|score --help',
+    '  (Windows: node rlhf-studio.mjs ...)',
+    '',
+    "Dawn uses the machine's Vulkan driver. With none (no GPU), the folder's SwiftShader (Linux x64, CPU,",
+    'slow) is used; RLHF_STUDIO_ADAPTER=swiftshader|system forces one or the other.',
+    '',
+  ].join('\n'),
+);
 chmodSync(join(out, 'rlhf-studio.mjs'), 0o755);
 console.log(`portable rlhf-studio in ${out} (dawn.node for ${platforms.join(', ')})`);

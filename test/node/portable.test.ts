@@ -5,7 +5,7 @@
  * environment names no Vulkan driver.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -74,6 +74,24 @@ describe('portable build', () => {
     const out = run(['score', '--reward', reward, '--text', 'a wonderful film', '--json'], env);
     const [row] = JSON.parse(out) as { logits: Record<string, number> }[];
     expect(Object.values(row.logits).every(Number.isFinite)).toBe(true);
+  });
+
+  test('scores with DistilBERT on WebGPU without loading onnxruntime-node or transformers.js', () => {
+    // With the folder's node_modules gone, any load of onnxruntime (or of transformers.js, which
+    // requires it at import) would fail the command.
+    const modules = join(folder, 'lib', 'node_modules');
+    renameSync(modules, `${modules}.off`);
+    try {
+      const reward = join(root, 'public/models/mini-imdb/reward');
+      const out = run(
+        ['score', '--reward', reward, '--text', 'a wonderful film', '--json'],
+        bareEnv(swiftshaderEnv()),
+      );
+      const [row] = JSON.parse(out) as { logits: Record<string, number> }[];
+      expect(Object.values(row.logits).every(Number.isFinite)).toBe(true);
+    } finally {
+      renameSync(`${modules}.off`, modules);
+    }
   });
 
   test.runIf(process.platform === 'linux' && process.arch === 'x64')(
