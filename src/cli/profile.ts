@@ -104,7 +104,7 @@ export const profile: Command = {
         model: values.model,
         config: cfg,
         shape,
-        timing: timing ? 'timestamp-query' : 'unavailable',
+        timing: timing ? 'timestamp-query' : values['no-timing'] ? 'off' : 'unavailable',
         wall_ms: wallMs,
         kernel_ms: gpuMs,
         dispatches: counted.dispatches,

@@ -83,6 +83,14 @@ describe('rlhf-studio profile', () => {
       for (const k of ['adamw_update', 'sample', 'layernorm_forward', 'attention_decode'])
         expect(names).toContain(k);
       if (r.timing === 'timestamp-query') expect(r.kernels.some((k) => (k.ms ?? 0) > 0)).toBe(true);
+
+      // Without timestamps: the same counts, no times.
+      const args = ['--batch_size', '2', '--mini_batch_size', '2', '--ppo_epochs', '1', '--no-timing'];
+      expect(await profile.run([...args, '--json', file])).toBe(0);
+      const u = JSON.parse(readFileSync(file, 'utf8')) as typeof r;
+      expect(u.timing).toBe('off');
+      expect(u.dispatches).toBe(u.kernels.reduce((s, k) => s + k.calls, 0));
+      for (const k of u.kernels) expect(k.ms, k.name).toBeNull();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
