@@ -1,5 +1,5 @@
 /** Rows of a kernel profile from the Gpu's counters: per kernel calls, time, share, throughput. */
-import type { GpuCounters } from '../gpu/gpu.ts';
+import type { GpuCounters } from '../gpu/counters.ts';
 
 export interface KernelRow {
   name: string;

@@ -1,6 +1,7 @@
 import { STORAGE_USAGE, alignUp, asView, packUniforms, type Bindable, type F32 } from './buffers.ts';
 import { openDevice, type AdapterSummary } from './device.ts';
 import { GpuDeviceLostError, GpuOutOfMemoryError, GpuValidationError } from './errors.ts';
+import { countDispatch, emptyCounters, KernelTimer, type GpuCounters } from './counters.ts';
 import { PipelineCache } from './pipelines.ts';
 
 export interface DispatchArgs {
@@ -12,36 +13,6 @@ export interface DispatchArgs {
   workgroups: readonly [number, number?, number?];
   /** Floating-point operations of this dispatch, where the op knows them (profiles show GFLOP/s). */
   flop?: number;
-}
-
-/** What one kernel (pipeline label) cost since the counters were last reset. */
-export interface KernelCount {
-  calls: number;
-  /** Workgroups dispatched, summed over calls. */
-  workgroups: number;
-  /** Bytes of the storage views bound, summed over calls: what a kernel touching each once moves. */
-  bytes: number;
-  /** Floating-point operations, summed over the calls whose op states them (DispatchArgs.flop). */
-  flop: number;
-  /** GPU time from timestamp queries, summed over calls; 0 unless timing was on (see startTiming). */
-  ns: number;
-}
-
-/** Work recorded through this Gpu since resetCounters(): dispatches per kernel, submits, transfers. */
-export interface GpuCounters {
-  dispatches: number;
-  /** queue.submit calls (each a batch of recorded work). */
-  submits: number;
-  /** queue.writeBuffer calls from write() (uploads). */
-  writes: number;
-  /** read() calls (each a copy to a staging buffer and a map). */
-  reads: number;
-  /** Per pipeline label (the WGSL entry point). */
-  kernels: Map<string, KernelCount>;
-}
-
-function emptyCounters(): GpuCounters {
-  return { dispatches: 0, submits: 0, writes: 0, reads: 0, kernels: new Map() };
 }
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment is at most 256 on every adapter
@@ -70,7 +41,7 @@ export class Gpu {
   private lostError: GpuDeviceLostError | null = null;
   private pendingError: Error | null = null;
   private readonly sizes = new WeakMap<GPUBuffer, number>();
-  private timing: Timing | null = null;
+  private timer: KernelTimer | null = null;
   /** Counts of the work recorded since the last resetCounters(). */
   counters: GpuCounters = emptyCounters();
 
@@ -104,27 +75,20 @@ export class Gpu {
    */
   startTiming(): boolean {
     if (!this.adapter.features.includes('timestamp-query')) return false;
-    if (this.timing) return true;
-    this.flush();
-    const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * MAX_PENDING_DISPATCHES });
-    const resolve = this.device.createBuffer({
-      label: 'timestamps',
-      size: 2 * MAX_PENDING_DISPATCHES * 8,
-      usage: 0x0200 | 0x0004, // QUERY_RESOLVE | COPY_SRC
-    });
-    this.timing = { querySet, resolve, labels: [], pending: [] };
+    if (!this.timer) {
+      this.flush();
+      this.timer = new KernelTimer(this.device, MAX_PENDING_DISPATCHES);
+    }
     return true;
   }
 
   /** Stops timing; resolves once every timed dispatch's time is in the counters. */
   async stopTiming(): Promise<void> {
-    const t = this.timing;
+    const t = this.timer;
     if (!t) return;
     this.flush();
-    await Promise.all(t.pending);
-    this.timing = null;
-    t.querySet.destroy();
-    t.resolve.destroy();
+    this.timer = null;
+    await t.finish();
   }
 
   /** Called once if the device is lost. */
@@ -223,12 +187,12 @@ export class Gpu {
       );
     }
     if (x === 0 || y === 0 || z === 0) return;
-    this.count(pipeline.label, x * y * z, bytes, args.flop ?? 0);
-    const pass = this.timing ? this.timedPass(this.timing, pipeline.label) : this.computePass();
+    countDispatch(this.counters, pipeline.label, { workgroups: x * y * z, bytes, flop: args.flop ?? 0 });
+    const pass = this.timer ? this.timedPass(this.timer, pipeline.label) : this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
-    if (this.timing) this.endPass();
+    if (this.timer) this.endPass();
     if (++this.pendingDispatches >= MAX_PENDING_DISPATCHES) this.flush();
   }
 
@@ -277,12 +241,12 @@ export class Gpu {
     }
     this.uniformChunk = 0;
     this.uniformOffset = 0;
-    const timed = this.timing ? this.resolveTimestamps(this.timing, this.encoder) : null;
+    const timed = this.timer?.resolve(this.encoder, () => this.counters) ?? null;
     this.device.queue.submit([this.encoder.finish()]);
     this.counters.submits++;
     this.encoder = null;
     this.pendingDispatches = 0;
-    if (timed) this.timing!.pending.push(timed());
+    timed?.();
   }
 
   /** Waits for all submitted work; throws the first error the device reported. */
@@ -334,56 +298,12 @@ export class Gpu {
     return this.pass;
   }
 
-  private count(label: string, workgroups: number, bytes: number, flop: number): void {
-    this.counters.dispatches++;
-    let k = this.counters.kernels.get(label);
-    if (!k) this.counters.kernels.set(label, (k = { calls: 0, workgroups: 0, bytes: 0, flop: 0, ns: 0 }));
-    k.calls++;
-    k.workgroups += workgroups;
-    k.bytes += bytes;
-    k.flop += flop;
-  }
-
-  /** A compute pass of its own for one dispatch, with timestamps at its beginning and end. */
-  private timedPass(t: Timing, label: string): GPUComputePassEncoder {
+  /** A compute pass of its own for one timed dispatch. */
+  private timedPass(timer: KernelTimer, label: string): GPUComputePassEncoder {
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder();
-    const i = t.labels.length;
-    t.labels.push(label);
-    this.pass = this.encoder.beginComputePass({
-      timestampWrites: {
-        querySet: t.querySet,
-        beginningOfPassWriteIndex: 2 * i,
-        endOfPassWriteIndex: 2 * i + 1,
-      },
-    });
+    this.pass = timer.pass(this.encoder, label);
     return this.pass;
-  }
-
-  /** Records the copy of this batch's timestamps; the returned function (after submit) reads them. */
-  private resolveTimestamps(t: Timing, encoder: GPUCommandEncoder): (() => Promise<void>) | null {
-    const labels = t.labels;
-    if (labels.length === 0) return null;
-    t.labels = [];
-    const bytes = labels.length * 16;
-    encoder.resolveQuerySet(t.querySet, 0, 2 * labels.length, t.resolve, 0);
-    const staging = this.device.createBuffer({
-      label: 'timestamps-read',
-      size: bytes,
-      usage: 0x0001 | 0x0008,
-    });
-    encoder.copyBufferToBuffer(t.resolve, 0, staging, 0, bytes);
-    return async () => {
-      await staging.mapAsync(0x0001);
-      const ts = new BigUint64Array(staging.getMappedRange());
-      labels.forEach((label, i) => {
-        const k = this.counters.kernels.get(label);
-        // A pass's end may read below its beginning on some drivers; count that as 0.
-        if (k && ts[2 * i + 1] > ts[2 * i]) k.ns += Number(ts[2 * i + 1] - ts[2 * i]);
-      });
-      staging.unmap();
-      staging.destroy();
-    };
   }
 
   private endPass(): void {
@@ -420,15 +340,6 @@ export class Gpu {
       throw e;
     }
   }
-}
-
-interface Timing {
-  querySet: GPUQuerySet;
-  resolve: GPUBuffer;
-  /** Labels of the timed dispatches recorded since the last flush, in query-pair order. */
-  labels: string[];
-  /** Readbacks of submitted batches' timestamps. */
-  pending: Promise<void>[];
 }
 
 function prefix(src: Bindable, count: number | undefined): Bindable {
