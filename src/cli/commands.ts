@@ -9,6 +9,7 @@ import { info } from './info.ts';
 import { ppoMath } from './ppo-math.ts';
 import { rewardDumpCommand } from './reward-dump.ts';
 import { rewardTrainCommand } from './reward-train.ts';
+import { profile } from './profile.ts';
 import { score } from './score.ts';
 import { sftCommand } from './sft.ts';
 import { train } from './train.ts';
@@ -21,6 +22,7 @@ export const COMMANDS: Command[] = [
   exportCommand,
   ppoMath,
   bench,
+  profile,
   score,
   train,
   rewardDumpCommand,

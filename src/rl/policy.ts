@@ -62,11 +62,11 @@ function padLast(x: ArrayLike<number>, B: number, T: number): Float32Array {
   return out;
 }
 
-/** Reference model: a frozen GPT-2 that only gives log-probs. */
+/** Reference model: a frozen GPT-2 that only gives log-probs (forward only: no activations kept). */
 export class ReferenceModel {
   readonly net: GPT2;
   constructor(gpu: Gpu, config: GPT2Config, params: Float32Array) {
-    this.net = new GPT2(gpu, config, params);
+    this.net = new GPT2(gpu, config, params, { inference: true });
   }
 
   async logprobs(batch: TokenRows): Promise<Float32Array> {

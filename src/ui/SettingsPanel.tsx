@@ -13,6 +13,7 @@ import {
 } from '../store/settings.ts';
 import { useStudio } from '../store/store.ts';
 import { BoolField, HELP, TextField } from './fields.tsx';
+import { MemoryEstimate } from './MemoryEstimate.tsx';
 import { PromptsField, SourceField } from './SourceField.tsx';
 
 /** The hyperparameters most runs touch; the rest are under "More PPO settings". */
@@ -208,6 +209,7 @@ export function SettingsPanel() {
             />
           </div>
         </fieldset>
+        <MemoryEstimate />
       </fieldset>
     </section>
   );
