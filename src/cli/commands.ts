@@ -1,5 +1,6 @@
 import type { Command } from './command.ts';
 import { bench } from './bench.ts';
+import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { gpt2DumpCommand } from './gpt2-dump.ts';
@@ -18,4 +19,5 @@ export const COMMANDS: Command[] = [
   bench,
   score,
   train,
+  evalCommand,
 ];
