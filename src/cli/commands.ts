@@ -2,6 +2,7 @@ import type { Command } from './command.ts';
 import { bench } from './bench.ts';
 import { dpoCommand } from './dpo.ts';
 import { dpoDumpCommand } from './dpo-dump.ts';
+import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { gpt2DumpCommand } from './gpt2-dump.ts';
@@ -30,4 +31,5 @@ export const COMMANDS: Command[] = [
   dpoCommand,
   dpoDumpCommand,
   sftCommand,
+  evalCommand,
 ];

@@ -1,11 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
-import { codePointLength, PromptSet } from '../data/prompts.ts';
-import { parseUserPrompts, promptFormatFromName } from '../data/user-prompts.ts';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { PromptSet } from '../data/prompts.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import type { LoadedGPT2 } from '../model/safetensors.ts';
-import { decode, encode, encodePrefix, GPT2_VOCAB_SIZE } from '../model/tokenizer.ts';
+import { decode, GPT2_VOCAB_SIZE } from '../model/tokenizer.ts';
 import type { MetricRow } from '../protocol.ts';
 import { scalarReward, sentimentReward, type SentimentTarget } from '../reward/types.ts';
 import { expectInt, expectObject, expectString } from '../rl/checkpoint.ts';
@@ -35,6 +34,7 @@ import { maxBatchSize } from './batch-limits.ts';
 import { UsageError, type Command } from './command.ts';
 import { MetricsLog } from './metrics-log.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, loadModelArgs } from './generate.ts';
+import { loadPromptSet } from './prompts-arg.ts';
 import { loadRewardArg } from './reward-arg.ts';
 
 /** PPOConfig fields as CLI options, by their TRL names (`--batch_size 16`); steps and target are special. */
@@ -157,29 +157,16 @@ function newRunSettings(v: Values): {
   };
 }
 
-async function loadPrompts(app: CliApp, seed: number): Promise<PromptSet> {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(app.prompts);
-  } catch (e) {
-    throw new UsageError(`cannot read --prompts ${app.prompts}: ${(e as Error).message}`);
-  }
-  const texts = await parseUserPrompts(bytes, {
-    format: promptFormatFromName(app.prompts),
-    column: app.promptColumn ?? undefined,
-    name: basename(app.prompts),
-  });
+function loadPrompts(app: CliApp, seed: number): Promise<PromptSet> {
   const r = app.rollout;
-  return new PromptSet(
-    texts.filter((t) => codePointLength(t) > r.min_prompt_chars),
-    { encode, decode, encodePrefix },
-    {
-      minTokens: r.query_min_tokens,
-      maxTokensExclusive: r.query_max_tokens,
-      minReviewChars: r.min_prompt_chars,
-      seed,
-    },
-  );
+  return loadPromptSet({
+    path: app.prompts,
+    column: app.promptColumn ?? undefined,
+    minChars: r.min_prompt_chars,
+    minTokens: r.query_min_tokens,
+    maxTokensExclusive: r.query_max_tokens,
+    seed,
+  });
 }
 
 function metricLine(row: MetricRow): { step: number } & Record<string, number> {
