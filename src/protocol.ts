@@ -6,7 +6,9 @@
  * This module holds types only, so the page imports no engine code through it.
  */
 import type { AdapterSummary } from './gpu/device.ts';
-import type { PPOConfig } from './rl/config.ts';
+import type { PPOConfig, RolloutSpec } from './rl/config.ts';
+
+export type { RolloutSpec } from './rl/config.ts';
 import type { ScalarStatName } from './rl/stats.ts';
 import type { Sample } from './rl/trainer.ts';
 import type { SentimentTarget } from './reward/types.ts';
@@ -35,18 +37,6 @@ export type RewardEngine = 'auto' | 'onnx' | 'webgpu';
 /** Where prompts come from: the IMDb train split on the Hub, a file at a URL, or a local file. */
 export type PromptsSpec =
   { kind: 'imdb' } | { kind: 'url'; url: string } | { kind: 'file'; file: Blob; name: string };
-
-/** Query and response lengths, as TRL's gpt2-sentiment example draws them, and the review filter. */
-export interface RolloutSpec {
-  /** Queries are the first k tokens of a prompt, k uniform in [query_min_tokens, query_max_tokens). */
-  query_min_tokens: number;
-  query_max_tokens: number;
-  /** Response lengths uniform in [response_min_length, response_max_length). */
-  response_min_length: number;
-  response_max_length: number;
-  /** Prompts are kept when longer than this many characters (TRL: len(review) > 200). */
-  min_prompt_chars: number;
-}
 
 /** Everything one run needs; `config` has passed validatePPOConfig. */
 export interface RunSettings {

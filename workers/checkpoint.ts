@@ -1,61 +1,51 @@
 /**
  * Training checkpoints in the origin private file system (OPFS,
  * https://developer.mozilla.org/docs/Web/API/File_System_API/Origin_private_file_system), so that a
- * run survives a reload, a crash or a lost GPU device. One run is kept:
+ * run survives a reload, a crash or a lost GPU device. One run is kept, in rlhf-studio-run/, in the
+ * layout of src/rl/checkpoint-io.ts (the CLI's, too), plus the local files the run was started from:
  *
- *   rlhf-studio-run/
- *     state.json               step, KL coefficient, Adam's step count, settings, metrics; written last
- *     reference.safetensors    the starting weights (the frozen reference), written once per run
- *     slot-a/, slot-b/         alternate slots, so a crash while writing one leaves the other intact:
- *       policy.safetensors     the policy with its value head (HF names, as the export writes them)
- *       optimizer.safetensors  Adam's moments exp_avg, exp_avg_sq, (N) f32 in the parameter table's layout
- *     sources/<role>/<name>    local files the run was started from (reward folder, prompt file)
+ *   sources/<role>/<i>   the i-th local file of the reward folder or the prompt file; their names
+ *                        are kept in order in the state's settings (a manifest), so any name survives
  *
- * What a resume does not restore: the trainer's RNG (sampling and minibatch order continue from a
- * fresh seed derived from the step) and the running score moments of use_score_scaling.
+ * state.json's `app` holds the run's settings (with local files replaced by that manifest) and the
+ * descriptions shown on the page.
  */
-import { parseGPT2Config, toHFConfigJson } from '../src/model/config.ts';
+import type { CheckpointInfo, LocalFiles, RunSettings } from '../src/protocol.ts';
 import {
-  exportGPT2Safetensors,
-  loadGPT2Weights,
-  readSafetensors,
-  tensorToF32,
-  writeSafetensors,
-} from '../src/model/safetensors.ts';
-import type { LoadedGPT2 } from '../src/model/safetensors.ts';
-import type { CheckpointInfo, LocalFiles, MetricRow, RunSettings, TargetMark } from '../src/protocol.ts';
-import type { SentimentTarget } from '../src/reward/types.ts';
-import { AdaptiveKLController } from '../src/rl/kl-controller.ts';
-import type { TrainingSession } from '../src/rl/session.ts';
+  CheckpointError,
+  expectArray,
+  expectInt,
+  expectObject,
+  expectOneOf,
+  expectString,
+} from '../src/rl/checkpoint.ts';
+import {
+  loadCheckpoint as loadFrom,
+  describeCheckpoint,
+  saveCheckpoint as saveTo,
+  type CheckpointStore,
+  type LoadedCheckpoint,
+  type SaveInput,
+} from '../src/rl/checkpoint-io.ts';
+import { PPOConfigError, ROLLOUT_KEYS, validatePPOConfig, type RolloutSpec } from '../src/rl/config.ts';
 
 const DIR = 'rlhf-studio-run';
-const FORMAT = 'rlhf-studio-checkpoint';
-const VERSION = 1;
 
-/** RunSettings with local files replaced by their names under sources/<role>/. */
+/** RunSettings with local files replaced by their names, stored under sources/<role>/<index>. */
 export type StoredSettings = Omit<RunSettings, 'reward' | 'prompts' | 'policy'> & {
-  policy: RunSettings['policy'] | { kind: 'stashed'; description: string };
-  reward: RunSettings['reward'] | { kind: 'stashed'; names: string[] };
-  prompts: RunSettings['prompts'] | { kind: 'stashed'; name: string };
+  policy: Exclude<RunSettings['policy'], { kind: 'files' }> | { kind: 'stashed'; description: string };
+  reward: Exclude<RunSettings['reward'], { kind: 'files' }> | { kind: 'stashed'; names: string[] };
+  prompts: Exclude<RunSettings['prompts'], { kind: 'file' }> | { kind: 'stashed'; name: string };
 };
 
-interface State {
-  format: typeof FORMAT;
-  version: number;
-  step: number;
-  totalSteps: number;
-  savedAt: string;
-  slot: 'slot-a' | 'slot-b';
-  klCoef: number;
-  adamT: number;
-  configJson: string;
-  target: SentimentTarget;
+/** The studio's part of state.json. */
+export interface StudioApp {
   settings: StoredSettings;
   descriptions: { policy: string; reward: string; prompts: string };
-  history: MetricRow[];
-  marks: TargetMark[];
-  bytes: number;
 }
+
+/* ------------------------------------------------------------------------------------------------ */
+/* OPFS as a CheckpointStore                                                                         */
 
 async function root(create: boolean): Promise<FileSystemDirectoryHandle | null> {
   if (typeof navigator === 'undefined' || !navigator.storage?.getDirectory) return null;
@@ -68,10 +58,34 @@ async function root(create: boolean): Promise<FileSystemDirectoryHandle | null> 
   }
 }
 
-async function subdir(dir: FileSystemDirectoryHandle, path: string[]): Promise<FileSystemDirectoryHandle> {
+const notFound = (e: unknown) => (e as DOMException).name === 'NotFoundError';
+
+/** The folder holding `name` ("a/b/file"), and the file's own name; null when a folder is missing. */
+async function parent(
+  dir: FileSystemDirectoryHandle,
+  name: string,
+  create: boolean,
+): Promise<[FileSystemDirectoryHandle, string] | null> {
+  const parts = name.split('/');
   let d = dir;
-  for (const p of path) d = await d.getDirectoryHandle(p, { create: true });
-  return d;
+  try {
+    for (const p of parts.slice(0, -1)) d = await d.getDirectoryHandle(p, { create });
+  } catch (e) {
+    if (notFound(e)) return null;
+    throw e;
+  }
+  return [d, parts.at(-1)!];
+}
+
+async function fileOf(dir: FileSystemDirectoryHandle, name: string): Promise<File | null> {
+  const at = await parent(dir, name, false);
+  if (!at) return null;
+  try {
+    return await (await at[0].getFileHandle(at[1])).getFile();
+  } catch (e) {
+    if (notFound(e)) return null;
+    throw e;
+  }
 }
 
 /** Writes a whole file; a sync access handle where the worker has one (every engine), else a writable stream. */
@@ -79,8 +93,9 @@ async function writeFile(
   dir: FileSystemDirectoryHandle,
   name: string,
   data: Uint8Array | Blob,
-): Promise<number> {
-  const handle = await dir.getFileHandle(name, { create: true });
+): Promise<void> {
+  const [d, file] = (await parent(dir, name, true))!;
+  const handle = await d.getFileHandle(file, { create: true });
   if ('createSyncAccessHandle' in handle) {
     const bytes = data instanceof Blob ? new Uint8Array(await data.arrayBuffer()) : data;
     const access = await handle.createSyncAccessHandle();
@@ -91,42 +106,120 @@ async function writeFile(
     } finally {
       access.close();
     }
-    return bytes.length;
+    return;
   }
   const w = await (handle as FileSystemFileHandle).createWritable();
   await w.write(data as Blob);
   await w.close();
-  return data instanceof Blob ? data.size : data.length;
 }
 
-async function readFile(dir: FileSystemDirectoryHandle, name: string): Promise<File> {
-  return (await dir.getFileHandle(name)).getFile();
+function opfsStore(dir: FileSystemDirectoryHandle): CheckpointStore {
+  return {
+    where: `OPFS ${DIR}/`,
+    async read(name) {
+      const f = await fileOf(dir, name);
+      return f ? new Uint8Array(await f.arrayBuffer()) : null;
+    },
+    async size(name) {
+      return (await fileOf(dir, name))?.size ?? null;
+    },
+    write: (name, bytes) => writeFile(dir, name, bytes),
+    async remove(name) {
+      const at = await parent(dir, name, false);
+      await at?.[0].removeEntry(at[1]).catch((e: unknown) => {
+        if (!notFound(e)) throw e;
+      });
+    },
+  };
 }
 
-async function readState(dir: FileSystemDirectoryHandle): Promise<State | null> {
-  let text: string;
+/* ------------------------------------------------------------------------------------------------ */
+/* The studio's part of the state, checked field by field                                          */
+
+function parseSource(
+  v: unknown,
+  at: string,
+  urlKey: 'base' | 'url',
+  stashed: (o: Record<string, unknown>) => object,
+) {
+  const o = expectObject(v, at);
+  const kind = expectOneOf(o.kind, `${at}.kind`, ['hub', 'url', 'stashed'] as const);
+  if (kind === 'hub')
+    return {
+      kind,
+      repo: expectString(o.repo, `${at}.repo`),
+      revision: expectString(o.revision, `${at}.revision`),
+    };
+  if (kind === 'url') return { kind, [urlKey]: expectString(o[urlKey], `${at}.${urlKey}`) };
+  return { kind, ...stashed(o) };
+}
+
+function parseStoredSettings(v: unknown, at: string): StoredSettings {
+  const o = expectObject(v, at);
+  const p = expectObject(o.prompts, `${at}.prompts`);
+  const promptsKind = expectOneOf(p.kind, `${at}.prompts.kind`, ['imdb', 'url', 'stashed'] as const);
+  const r = expectObject(o.rollout, `${at}.rollout`);
+  let config;
   try {
-    text = await (await readFile(dir, 'state.json')).text();
-  } catch {
-    return null;
+    config = validatePPOConfig(expectObject(o.config, `${at}.config`));
+  } catch (e) {
+    if (e instanceof PPOConfigError) throw new CheckpointError(`${at}.config.${e.field}: ${e.message}`);
+    throw e;
   }
-  const state = JSON.parse(text) as State;
-  if (state.format !== FORMAT || state.version !== VERSION) return null;
-  return state;
+  return {
+    policy: parseSource(o.policy, `${at}.policy`, 'base', (s) => ({
+      description: expectString(s.description, `${at}.policy.description`),
+    })) as StoredSettings['policy'],
+    reward: parseSource(o.reward, `${at}.reward`, 'url', (s) => ({
+      names: expectArray(s.names, `${at}.reward.names`).map((n, i) =>
+        expectString(n, `${at}.reward.names[${i}]`),
+      ),
+    })) as StoredSettings['reward'],
+    rewardEngine: expectOneOf(o.rewardEngine, `${at}.rewardEngine`, ['auto', 'onnx', 'webgpu'] as const),
+    prompts:
+      promptsKind === 'imdb'
+        ? { kind: 'imdb' }
+        : promptsKind === 'url'
+          ? { kind: 'url', url: expectString(p.url, `${at}.prompts.url`) }
+          : { kind: 'stashed', name: expectString(p.name, `${at}.prompts.name`) },
+    target: expectOneOf(o.target, `${at}.target`, ['positive', 'negative'] as const),
+    config,
+    rollout: Object.fromEntries(
+      ROLLOUT_KEYS.map((k) => [k, expectInt(r[k], `${at}.rollout.${k}`)]),
+    ) as unknown as RolloutSpec,
+    checkpointEvery: expectInt(o.checkpointEvery, `${at}.checkpointEvery`),
+  };
 }
 
-/** The saved run, if there is one. */
+function parseStudioApp(v: unknown, at: string): StudioApp {
+  const o = expectObject(v, at);
+  const d = expectObject(o.descriptions, `${at}.descriptions`);
+  return {
+    settings: parseStoredSettings(o.settings, `${at}.settings`),
+    descriptions: {
+      policy: expectString(d.policy, `${at}.descriptions.policy`),
+      reward: expectString(d.reward, `${at}.descriptions.reward`),
+      prompts: expectString(d.prompts, `${at}.descriptions.prompts`),
+    },
+  };
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+
+/** The saved run, if there is one (a damaged one is not offered). */
 export async function checkpointInfo(): Promise<CheckpointInfo | null> {
   const dir = await root(false);
-  const s = dir && (await readState(dir));
-  if (!s) return null;
+  if (!dir) return null;
+  const found = await describeCheckpoint(opfsStore(dir), parseStudioApp);
+  if (!found) return null;
+  const { state: s, bytes } = found;
   return {
     step: s.step,
     totalSteps: s.totalSteps,
     savedAt: s.savedAt,
-    ...s.descriptions,
+    ...s.app.descriptions,
     target: s.target,
-    bytes: s.bytes,
+    bytes,
   };
 }
 
@@ -145,12 +238,10 @@ export async function beginCheckpointedRun(settings: RunSettings): Promise<Store
   const dir = await root(true);
   if (!dir) throw new Error('this browser has no origin private file system (OPFS) for checkpoints');
   const stash = async (role: string, files: LocalFiles) => {
-    const d = await subdir(dir, ['sources', role]);
     const names: string[] = [];
     for (const [name, blob] of files) {
-      const flat = name.replaceAll('/', '__');
-      await writeFile(d, flat, blob);
-      names.push(flat);
+      await writeFile(dir, `sources/${role}/${names.length}`, blob);
+      names.push(name);
     }
     return names;
   };
@@ -168,96 +259,32 @@ export async function beginCheckpointedRun(settings: RunSettings): Promise<Store
   };
 }
 
-export interface SaveInput {
-  session: TrainingSession;
-  settings: StoredSettings;
-  descriptions: State['descriptions'];
-  totalSteps: number;
-  target: SentimentTarget;
-  history: MetricRow[];
-  marks: TargetMark[];
-  /** Write reference.safetensors too (the first save of a run). */
-  withReference: boolean;
-}
-
-/** Saves the session after its last completed step; returns the bytes written. */
+/** Saves the session after its last completed step. */
 export async function saveCheckpoint(
-  inp: SaveInput,
+  inp: SaveInput<StudioApp>,
 ): Promise<{ step: number; savedAt: string; bytes: number }> {
   const dir = await root(true);
   if (!dir) throw new Error('this browser has no origin private file system (OPFS) for checkpoints');
-  const { session } = inp;
-  const previous = await readState(dir);
-  const slot = previous?.slot === 'slot-a' ? 'slot-b' : 'slot-a';
-  const slotDir = await subdir(dir, [slot]);
-  let bytes = 0;
-  if (inp.withReference) {
-    const ref = await session.ref.net.readParams();
-    bytes += await writeFile(dir, 'reference.safetensors', exportGPT2Safetensors(session.config, ref));
-  } else {
-    bytes += (await readFile(dir, 'reference.safetensors')).size;
-  }
-  const params = await session.policy.readParams();
-  bytes += await writeFile(
-    slotDir,
-    'policy.safetensors',
-    exportGPT2Safetensors(session.config, params, { valueHead: true }),
-  );
-  const adam = await session.policy.opt.save();
-  const N = adam.m.length;
-  const optimizer = writeSafetensors(
-    [
-      ['exp_avg', { dtype: 'F32', shape: [N], data: adam.m }],
-      ['exp_avg_sq', { dtype: 'F32', shape: [N], data: adam.v }],
-    ],
-    { format: 'pt', step: String(adam.t) },
-  );
-  bytes += await writeFile(slotDir, 'optimizer.safetensors', optimizer);
-  const savedAt = new Date().toISOString();
-  const state: State = {
-    format: FORMAT,
-    version: VERSION,
-    step: session.step,
-    totalSteps: inp.totalSteps,
-    savedAt,
-    slot,
-    klCoef: session.trainer.kl.value,
-    adamT: adam.t,
-    configJson: toHFConfigJson(session.config),
-    target: inp.target,
-    settings: inp.settings,
-    descriptions: inp.descriptions,
-    history: inp.history,
-    marks: inp.marks,
-    bytes,
-  };
-  await writeFile(dir, 'state.json', new TextEncoder().encode(JSON.stringify(state)));
-  return { step: session.step, savedAt, bytes };
+  const { step, savedAt, bytes } = await saveTo(opfsStore(dir), inp);
+  return { step, savedAt, bytes };
 }
 
-export interface LoadedCheckpoint {
+export interface ResumedRun extends LoadedCheckpoint<StudioApp> {
+  /** The settings with the stashed local files read back. */
   settings: RunSettings;
-  stored: StoredSettings;
-  descriptions: State['descriptions'];
-  step: number;
-  target: SentimentTarget;
-  history: MetricRow[];
-  marks: TargetMark[];
-  /** The frozen reference, as a model to build the session from. */
-  reference: LoadedGPT2;
-  /** The policy's parameter block (value head included) and Adam's state. */
-  policyParams: Float32Array;
-  adam: { t: number; m: Float32Array; v: Float32Array };
-  klCoef: number;
 }
 
 async function restoreSources(dir: FileSystemDirectoryHandle, stored: StoredSettings): Promise<RunSettings> {
-  const files = async (role: string, names: string[]) => {
-    const d = await subdir(dir, ['sources', role]);
-    return new Map(
-      await Promise.all(names.map(async (n) => [n.replaceAll('__', '/'), await readFile(d, n)] as const)),
+  const files = async (role: string, names: string[]) =>
+    new Map(
+      await Promise.all(
+        names.map(async (n, i) => {
+          const f = await fileOf(dir, `sources/${role}/${i}`);
+          if (!f) throw new CheckpointError(`OPFS ${DIR}/sources/${role}/${i} (${n}) is missing`);
+          return [n, f] as const;
+        }),
+      ),
     );
-  };
   const { policy, reward, prompts } = stored;
   return {
     ...stored,
@@ -269,52 +296,17 @@ async function restoreSources(dir: FileSystemDirectoryHandle, stored: StoredSett
       prompts.kind === 'stashed'
         ? {
             kind: 'file',
-            file: (await files('prompts', [prompts.name])).values().next().value!,
+            file: (await files('prompts', [prompts.name])).get(prompts.name)!,
             name: prompts.name,
           }
         : prompts,
   };
 }
 
-/** Reads the saved run back. Throws when there is none or a file is missing. */
-export async function loadCheckpoint(): Promise<LoadedCheckpoint> {
+/** Reads the saved run back. Throws when there is none or it is damaged, saying what is wrong. */
+export async function loadCheckpoint(): Promise<ResumedRun> {
   const dir = await root(false);
-  const state = dir && (await readState(dir));
-  if (!dir || !state) throw new Error('there is no saved checkpoint to resume');
-  const configJson = state.configJson;
-  parseGPT2Config(JSON.parse(configJson));
-  const bytesOf = async (d: FileSystemDirectoryHandle, name: string) =>
-    new Uint8Array(await (await readFile(d, name)).arrayBuffer());
-  const reference = loadGPT2Weights({ configJson, weights: await bytesOf(dir, 'reference.safetensors') });
-  const slotDir = await subdir(dir, [state.slot]);
-  const policy = loadGPT2Weights(
-    { configJson, weights: await bytesOf(slotDir, 'policy.safetensors') },
-    { valueHead: true },
-  );
-  const opt = readSafetensors(await bytesOf(slotDir, 'optimizer.safetensors')).tensors;
-  const m = opt.get('exp_avg');
-  const v = opt.get('exp_avg_sq');
-  if (!m || !v) throw new Error('the checkpoint optimizer.safetensors lacks exp_avg / exp_avg_sq');
-  return {
-    settings: await restoreSources(dir, state.settings),
-    stored: state.settings,
-    descriptions: state.descriptions,
-    step: state.step,
-    target: state.target,
-    history: state.history,
-    marks: state.marks,
-    reference,
-    policyParams: policy.params,
-    adam: { t: state.adamT, m: tensorToF32(m), v: tensorToF32(v) },
-    klCoef: state.klCoef,
-  };
-}
-
-/** Puts a checkpoint's policy, optimizer, step and KL coefficient into a session built from its reference. */
-export function applyCheckpoint(session: TrainingSession, ck: LoadedCheckpoint): void {
-  session.gpu.write(session.policy.net.params, ck.policyParams);
-  session.policy.opt.load(ck.adam);
-  session.trainer.stepCount = ck.step;
-  const kl = session.trainer.kl;
-  if (kl instanceof AdaptiveKLController) kl.value = ck.klCoef;
+  if (!dir) throw new Error('there is no saved checkpoint to resume');
+  const ck = await loadFrom(opfsStore(dir), parseStudioApp);
+  return { ...ck, settings: await restoreSources(dir, ck.state.app.settings) };
 }

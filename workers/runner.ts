@@ -24,15 +24,14 @@ import {
 } from '../src/reward/types.ts';
 import { totalPpoEpochs } from '../src/rl/config.ts';
 import { TrainingSession } from '../src/rl/session.ts';
-import { TRL_SENTIMENT_ROLLOUT } from '../src/rl/trainer.ts';
-import { mixSeed } from '../src/util/random.ts';
+import { applyCheckpoint } from '../src/rl/checkpoint-io.ts';
+import { rolloutSettings } from '../src/rl/trainer.ts';
 import {
-  applyCheckpoint,
   beginCheckpointedRun,
   discardCheckpoint,
   loadCheckpoint,
   saveCheckpoint,
-  type LoadedCheckpoint,
+  type ResumedRun,
   type StoredSettings,
 } from './checkpoint.ts';
 import {
@@ -76,7 +75,6 @@ export class Runner {
   private queue: Promise<unknown> = Promise.resolve();
   private savedStep = -1;
   private stepInFlight = false;
-  private referenceSaved = false;
 
   constructor(
     private readonly gpu: () => Promise<Gpu>,
@@ -104,7 +102,7 @@ export class Runner {
     try {
       const gpu = await this.gpu();
       const progress = throttledProgress(this.post);
-      let ck: LoadedCheckpoint | null = null;
+      let ck: ResumedRun | null = null;
       if (settings === null) {
         during = 'reading the checkpoint';
         ck = await loadCheckpoint();
@@ -112,8 +110,8 @@ export class Runner {
       }
       const s = settings;
       this.settings = s;
-      this.target = ck?.target ?? s.target;
-      this.descriptions = ck?.descriptions ?? {
+      this.target = ck?.state.target ?? s.target;
+      this.descriptions = ck?.state.app.descriptions ?? {
         policy: describePolicy(s.policy),
         reward: describeRewardSpec(s.reward),
         prompts: describePrompts(s.prompts),
@@ -127,28 +125,22 @@ export class Runner {
       during = 'loading the prompts';
       const prompts = await loadPrompts(s.prompts, s.rollout, s.config.seed, progress);
       during = 'building the training session';
-      const startStep = ck?.step ?? 0;
-      // A resumed run samples with a seed of its own, so it does not replay step 0's draws.
-      const config = ck ? { ...s.config, seed: mixSeed(s.config.seed, startStep) } : s.config;
+      const startStep = ck?.state.step ?? 0;
+      // A resumed run continues the saved one's streams (trainer RNG, sampler, score moments) exactly.
       this.session = new TrainingSession(gpu, {
         model,
         reward: this.reward,
         prompts,
         decode,
-        config,
-        rollout: {
-          ...TRL_SENTIMENT_ROLLOUT,
-          responseMinLength: s.rollout.response_min_length,
-          responseMaxLength: s.rollout.response_max_length,
-        },
+        config: ck?.state.ppo ?? s.config,
+        rollout: ck?.state.rollout ?? rolloutSettings(s.rollout),
       });
       if (ck) applyCheckpoint(this.session, ck);
-      this.totalSteps = totalPpoEpochs(s.config);
-      this.history = ck?.history ?? [];
-      this.marks = ck?.marks ?? [];
+      this.totalSteps = ck?.state.totalSteps ?? totalPpoEpochs(s.config);
+      this.history = ck?.state.metrics ?? [];
+      this.marks = ck?.state.marks ?? [];
       this.savedStep = ck ? startStep : -1;
-      this.referenceSaved = ck !== null;
-      if (ck) this.stored = ck.stored;
+      if (ck) this.stored = ck.state.app.settings;
       else if (s.checkpointEvery > 0) this.stored = await this.beginCheckpoints(s);
       // A new run without checkpoints still replaces the saved one, which no longer matches the page.
       else await discardCheckpoint();
@@ -197,7 +189,7 @@ export class Runner {
     while (session.step < this.totalSteps) {
       if (this.phase === 'pausing' || this.phase === 'paused') {
         await this.checkpoint(true);
-        if (this.phase === 'pausing') this.setPhase('paused');
+        if (this.phase === 'pausing') this.setPhase('paused', `paused after ${session.step} PPO steps`);
         if (this.phase === 'paused') await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = null;
         continue;
@@ -253,16 +245,13 @@ export class Runner {
       const saved = await this.exclusive(() =>
         saveCheckpoint({
           session,
-          settings: this.stored!,
-          descriptions: this.descriptions,
           totalSteps: this.totalSteps,
           target: this.target,
-          history: this.history,
           marks: this.marks,
-          withReference: !this.referenceSaved,
+          metrics: this.history,
+          app: { settings: this.stored!, descriptions: this.descriptions },
         }),
       );
-      this.referenceSaved = true;
       this.savedStep = saved.step;
       this.post({ type: 'checkpoint-saved', ...saved });
     } catch (e) {
@@ -287,7 +276,9 @@ export class Runner {
   }
 
   resume(): void {
-    if (this.phase === 'paused' || this.phase === 'pausing') this.setPhase('training');
+    const step = this.session?.step ?? 0;
+    if (this.phase === 'paused' || this.phase === 'pausing')
+      this.setPhase('training', `resumed after ${step} PPO steps`);
   }
 
   /** Stops after the step in flight, saving a checkpoint; the model stays for compare and export. */

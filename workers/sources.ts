@@ -10,7 +10,7 @@ import { parseUserPrompts, promptFormatFromName } from '../src/data/user-prompts
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { describeSource as describeModel, loadModelFromSource, type ModelSource } from '../src/model/hub.ts';
 import type { LoadedGPT2 } from '../src/model/safetensors.ts';
-import { decode, encode } from '../src/model/tokenizer.ts';
+import { decode, encode, encodePrefix } from '../src/model/tokenizer.ts';
 import type { PolicySpec, PromptsSpec, RewardEngine, RewardSpec, RolloutSpec } from '../src/protocol.ts';
 import { loadReward, remoteFolder, type RewardFolder } from '../src/reward/load.ts';
 import { preferredOnnxDevice } from '../src/reward/onnx-browser.ts';
@@ -208,7 +208,7 @@ export async function loadPrompts(
   }
   return new PromptSet(
     kept,
-    { encode, decode },
+    { encode, decode, encodePrefix },
     {
       minTokens: rollout.query_min_tokens,
       maxTokensExclusive: rollout.query_max_tokens,

@@ -1,18 +1,20 @@
-import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { BENCH_MODELS, shapeName } from '../bench/models.ts';
+import { generateMs, ppoStepMs, trainStepMs } from '../bench/ours.ts';
+import { modelShape, runPeer, type PeerCase, type PeerReport } from '../bench/peer.ts';
+import { TRL_PPO_SHAPE, type PpoStepShape } from '../bench/ppo-step.ts';
+import { parseCliArgs, positiveInt } from './args.ts';
+import { checkOutFile, writeFileAtomic } from './atomic-folder.ts';
 import { buildTfGpt2, loadTfWebGpu } from '../bench/tfjs-gpt2.ts';
-import { LmTrainer, randomLmBatch } from '../bench/train-step.ts';
+import { median } from '../bench/timing.ts';
+import { randomLmBatch } from '../bench/train-step.ts';
 import { adapterName } from '../gpu/device.ts';
 import { fmtBytes, type Gpu } from '../gpu/gpu.ts';
 import { createNodeGpu, nodeGpu } from '../gpu/node.ts';
-import { GPT2_SMALL, makeGPT2Config, type GPT2Config } from '../model/config.ts';
-import { Generator } from '../model/generate.ts';
-import { GPT2 } from '../model/gpt2.ts';
-import { initGPT2Params } from '../model/init.ts';
+import { makeGPT2Config, type GPT2Config } from '../model/config.ts';
 import { matmulGflops } from '../ops/matmul.ts';
 import type { Command } from './command.ts';
 
-/** One line of the bench's JSON: ours against a baseline on the same adapter, in one run. */
+/** One line of the bench's JSON: ours against a baseline (and the PyTorch peer) on this machine. */
 export interface BenchCase {
   name: string;
   ours_ms: number | null;
@@ -20,38 +22,48 @@ export interface BenchCase {
   baseline_ms: number | null;
   /** baseline_ms / ours_ms: how many times faster ours is. */
   ratio: number | null;
-  /** Extra figures (GFLOP/s, bytes, tokens/s), named. */
+  /** Extra figures (GFLOP/s, bytes, tokens/s, the peer's ms and ratio), named. */
   [extra: string]: number | string | null;
 }
 
-/** The small GPT-2 whose training step is timed against TF.js. */
-const SMALL = { vocab_size: 2048, n_positions: 64, n_embd: 128, n_layer: 2, n_head: 4 };
-const SMALL_BATCH = { B: 4, T: 32 };
-
-async function median(reps: number, run: () => Promise<void>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+/** The cases' shapes: the full set, and --quick's (seconds on SwiftShader). */
+interface Sizes {
+  matmul: { M: number; N: number; K: number };
+  train: { cfg: GPT2Config; B: number; T: number };
+  generate: { cfg: GPT2Config; lengths: number[]; newTokens: number };
+  ppo: { cfg: GPT2Config; shape: PpoStepShape };
 }
 
-async function oursTrainStepMs(gpu: Gpu, cfg: GPT2Config, B: number, T: number, reps: number) {
-  const trainer = new LmTrainer(gpu, cfg);
-  const batch = randomLmBatch(cfg.vocab_size, B, T);
-  trainer.step(batch); // compiles the pipelines
-  await gpu.sync();
-  const ms = await median(reps, async () => {
-    trainer.step(batch);
-    await gpu.sync();
-  });
-  const loss = await trainer.lastLoss();
-  trainer.dispose();
-  return { ms, loss };
-}
+const range = (n: number, from: number) => Array.from({ length: n }, (_, i) => from + i);
+
+const FULL: Sizes = {
+  matmul: { M: 256, N: 768, K: 768 },
+  train: { cfg: BENCH_MODELS.small, B: 4, T: 32 },
+  // 16 prompts of 3..18 tokens, 16 new tokens each, GPT-2's vocabulary.
+  generate: {
+    cfg: makeGPT2Config({ ...BENCH_MODELS.small, vocab_size: 50257 }),
+    lengths: range(16, 3),
+    newTokens: 16,
+  },
+  ppo: { cfg: BENCH_MODELS.tiny, shape: { ...TRL_PPO_SHAPE, batch_size: 8, mini_batch_size: 8 } },
+};
+
+const QUICK: Sizes = {
+  matmul: { M: 64, N: 128, K: 128 },
+  train: { cfg: BENCH_MODELS.tiny, B: 2, T: 8 },
+  generate: { cfg: BENCH_MODELS.tiny, lengths: [3, 4, 5, 6], newTokens: 4 },
+  ppo: {
+    cfg: BENCH_MODELS.tiny,
+    shape: { ...TRL_PPO_SHAPE, batch_size: 4, mini_batch_size: 2, ppo_epochs: 1 },
+  },
+};
+
+/** Cases only a real GPU runs in useful time: GPT-2 124M and 355M at TRL's PPO defaults. */
+const BIG = {
+  train: { cfg: BENCH_MODELS['124M'], B: 8, T: 24 },
+  generate: { cfg: BENCH_MODELS['124M'], lengths: range(16, 3), newTokens: 16 },
+  ppo: [BENCH_MODELS['124M'], BENCH_MODELS['355M']].map((cfg) => ({ cfg, shape: TRL_PPO_SHAPE })),
+};
 
 async function tfTrainStepMs(cfg: GPT2Config, B: number, T: number, reps: number) {
   const tf = await loadTfWebGpu(nodeGpu());
@@ -84,134 +96,203 @@ async function tfMatmulMs(M: number, N: number, K: number, reps: number) {
   return ms;
 }
 
-export const bench: Command = {
-  name: 'bench',
-  summary: 'time our kernels against TF.js WebGPU and our naive kernel on this adapter',
-  usage:
-    'rlhf-studio bench [--json FILE] [--reps N] [--big | --no-big]\n' +
-    '  --big times GPT-2 124M (B=8, T=24); on by default on real GPUs, off on software adapters.',
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        json: { type: 'string' },
-        reps: { type: 'string', default: '5' },
-        big: { type: 'boolean' },
-        'no-big': { type: 'boolean' },
-      },
-    });
-    const reps = Math.max(1, Number(values.reps));
-    const gpu = await createNodeGpu();
-    const adapter = adapterName(gpu.adapter);
-    console.log(`adapter: ${adapter}`);
-    const cases: BenchCase[] = [];
-    const report = (c: BenchCase) => {
-      cases.push(c);
-      const ratio = c.ratio === null ? '' : `  ratio ${c.ratio.toFixed(2)}x`;
-      const extra = Object.entries(c)
-        .filter(([k]) => !['name', 'ours_ms', 'baseline', 'baseline_ms', 'ratio'].includes(k))
-        .map(([k, v]) => `${k} ${typeof v === 'number' ? +v.toPrecision(4) : v}`)
-        .join(', ');
-      const base = c.baseline ? `  ${c.baseline} ${c.baseline_ms?.toFixed(1)} ms` : '';
-      console.log(
-        `${c.name.padEnd(34)} ours ${c.ours_ms?.toFixed(1)} ms${base}${ratio}${extra ? `  (${extra})` : ''}`,
-      );
-    };
+function print(c: BenchCase): void {
+  const known = ['name', 'ours_ms', 'baseline', 'baseline_ms', 'ratio'];
+  const ratio = c.ratio === null ? '' : `  ratio ${c.ratio.toFixed(2)}x`;
+  const extra = Object.entries(c)
+    .filter(([k, v]) => !known.includes(k) && v !== null)
+    .map(([k, v]) => `${k} ${typeof v === 'number' ? +v.toPrecision(4) : v}`)
+    .join(', ');
+  const base = c.baseline ? `  ${c.baseline} ${c.baseline_ms?.toFixed(1)} ms` : '';
+  console.log(
+    `${c.name.padEnd(40)} ours ${c.ours_ms?.toFixed(1)} ms${base}${ratio}${extra ? `  (${extra})` : ''}`,
+  );
+}
 
-    // 1. matmul throughput at GPT-2's c_fc-like shape.
-    const [M, N, K] = [256, 768, 768];
-    const flop = 2 * M * N * K;
-    const tiledGf = await matmulGflops(gpu, gpu.adapter.isFallback ? 'vec4' : 'tiled', { M, N, K }, reps);
-    const naiveGf = await matmulGflops(gpu, 'naive', { M, N, K }, Math.min(reps, 3));
-    const tfMs = await tfMatmulMs(M, N, K, reps);
-    const oursMs = flop / tiledGf / 1e6;
-    report({
-      name: `matmul ${M}x${K}x${N} vs naive`,
+/** Our cases, each with the spec its PyTorch peer runs (same id). */
+async function runOurs(gpu: Gpu, sizes: Sizes, big: boolean, reps: number, withTf: boolean) {
+  const cases: { c: BenchCase; peer: PeerCase | null }[] = [];
+  const add = (c: BenchCase, peer: PeerCase | null) => {
+    cases.push({ c, peer });
+    print(c);
+  };
+  const slow = gpu.adapter.isFallback ? Math.min(reps, 3) : reps;
+
+  // 1. matmul throughput at GPT-2's c_fc-like shape: ours, our naive kernel, TF.js.
+  const { M, N, K } = sizes.matmul;
+  const flop = 2 * M * N * K;
+  const tiledGf = await matmulGflops(gpu, gpu.adapter.isFallback ? 'vec4' : 'tiled', { M, N, K }, reps);
+  const naiveGf = await matmulGflops(gpu, 'naive', { M, N, K }, Math.min(reps, 3));
+  const oursMs = flop / tiledGf / 1e6;
+  const mmName = `matmul ${M}x${K}x${N}`;
+  add(
+    {
+      name: `${mmName} vs naive`,
       ours_ms: oursMs,
       baseline: 'ours-naive',
       baseline_ms: flop / naiveGf / 1e6,
       ratio: naiveGf > 0 ? tiledGf / naiveGf : null,
       ours_gflops: tiledGf,
-      baseline_gflops: naiveGf,
-    });
-    report({
-      name: `matmul ${M}x${K}x${N} vs tfjs`,
-      ours_ms: oursMs,
-      baseline: 'tfjs-webgpu',
-      baseline_ms: tfMs,
-      ratio: tfMs / oursMs,
-      ours_gflops: tiledGf,
-      baseline_gflops: flop / tfMs / 1e6,
-    });
+    },
+    { id: mmName, kind: 'matmul', M, N, K },
+  );
+  if (withTf) {
+    const tfMs = await tfMatmulMs(M, N, K, reps);
+    add(
+      {
+        name: `${mmName} vs tfjs`,
+        ours_ms: oursMs,
+        baseline: 'tfjs-webgpu',
+        baseline_ms: tfMs,
+        ratio: tfMs / oursMs,
+        ours_gflops: tiledGf,
+      },
+      null,
+    );
+  }
 
-    // 2. one training step of a small GPT-2, ours vs TF.js (tf.grads-style autodiff + Adam).
-    const small = makeGPT2Config(SMALL);
-    const { B, T } = SMALL_BATCH;
-    const ours = await oursTrainStepMs(gpu, small, B, T, reps);
-    const tf = await tfTrainStepMs(small, B, T, reps);
-    report({
-      name: `train step gpt2 C${small.n_embd} L${small.n_layer} V${small.vocab_size} B${B} T${T}`,
-      ours_ms: ours.ms,
-      baseline: 'tfjs-webgpu',
-      baseline_ms: tf,
-      ratio: tf / ours.ms,
-    });
-
-    // 3. GPT-2 124M, B=8, T=24: step time and peak GPU memory, where the adapter can hold it.
-    const big = values['no-big'] ? false : (values.big ?? !gpu.adapter.isFallback);
-    if (big) {
-      const before = gpu.allocatedBytes;
-      gpu.peakBytes = before;
-      try {
-        const r = await oursTrainStepMs(gpu, GPT2_SMALL, 8, 24, reps);
-        report({
-          name: 'train step gpt2-124M B8 T24',
-          ours_ms: r.ms,
-          baseline: null,
-          baseline_ms: null,
-          ratio: null,
-          peak_gpu_bytes: gpu.peakBytes - before,
-          peak_gpu: fmtBytes(gpu.peakBytes - before),
-        });
-      } catch (e) {
-        console.log(`train step gpt2-124M B8 T24: not run: ${(e as Error).message}`);
-      }
-    } else {
-      console.log('train step gpt2-124M B8 T24: skipped on a software adapter (--big runs it)');
-    }
-
-    // 4. Generation with the KV cache: 16 prompts of 3..18 tokens, 16 new tokens each, sampled on the
-    //    GPU as TRL's PPO samples (top_k 0, top_p 1); the small GPT-2 above with GPT-2's vocabulary of
-    //    50257 (about 10 s a run on SwiftShader, so at most 3 timed runs there).
-    {
-      const cfg = makeGPT2Config({ ...SMALL, vocab_size: 50257 });
-      const net = new GPT2(gpu, cfg, initGPT2Params(cfg, { seed: 1 }));
-      const gen = new Generator(net);
-      const prompts = Array.from({ length: 16 }, (_, b) =>
-        Array.from({ length: 3 + b }, (_, i) => (b * 7919 + i * 104729) % cfg.vocab_size),
-      );
-      const opts = { maxNewTokens: 16, topK: 0, topP: 1, stopAtEos: false };
-      await gen.generate(prompts, { ...opts, seed: 0 }); // compiles the pipelines
-      let tokens = 0;
-      let seed = 0;
-      const ms = await median(gpu.adapter.isFallback ? Math.min(reps, 3) : reps, async () => {
-        const r = await gen.generate(prompts, { ...opts, seed: ++seed });
-        tokens = r.ids.reduce((n, x) => n + x.length, 0);
-      });
-      report({
-        name: `generate gpt2 C${cfg.n_embd} L${cfg.n_layer} V${cfg.vocab_size} B16 +16`,
-        ours_ms: ms,
+  // 2. one training step of a small GPT-2: ours vs TF.js (tf.grads-style autodiff + Adam).
+  const trainCase = async (t: Sizes['train'], tf: boolean) => {
+    const name = `train step ${shapeName(t.cfg)} B${t.B} T${t.T}`;
+    const ours = await trainStepMs(gpu, t.cfg, t.B, t.T, t.cfg.n_embd >= 768 ? reps : slow);
+    const tfMs = tf ? await tfTrainStepMs(t.cfg, t.B, t.T, slow) : null;
+    add(
+      {
+        name,
+        ours_ms: ours.ms,
+        baseline: tfMs === null ? null : 'tfjs-webgpu',
+        baseline_ms: tfMs,
+        ratio: tfMs === null ? null : tfMs / ours.ms,
+        peak_bytes: ours.peakBytes,
+      },
+      { id: name, kind: 'train', config: modelShape(t.cfg), B: t.B, T: t.T },
+    );
+  };
+  const generateCase = async (g: Sizes['generate']) => {
+    const name = `generate ${shapeName(g.cfg)} B${g.lengths.length} +${g.newTokens}`;
+    const r = await generateMs(gpu, g.cfg, g.lengths, g.newTokens, slow);
+    add(
+      {
+        name,
+        ours_ms: r.ms,
         baseline: null,
         baseline_ms: null,
         ratio: null,
-        tokens_per_s: (tokens / ms) * 1000,
-      });
-      gen.dispose();
-      net.dispose();
-    }
+        tokens_per_s: r.tokensPerS,
+        peak_bytes: r.peakBytes,
+      },
+      {
+        id: name,
+        kind: 'generate',
+        config: modelShape(g.cfg),
+        prompt_lengths: g.lengths,
+        new_tokens: g.newTokens,
+      },
+    );
+  };
+  const ppoCase = async (p: Sizes['ppo']) => {
+    const s = p.shape;
+    const name = `ppo step ${shapeName(p.cfg)} batch ${s.batch_size}/${s.mini_batch_size} epochs ${s.ppo_epochs}`;
+    const r = await ppoStepMs(gpu, p.cfg, s, slow);
+    add(
+      { name, ours_ms: r.ms, baseline: null, baseline_ms: null, ratio: null, peak_bytes: r.peakBytes },
+      { id: name, kind: 'ppo', config: modelShape(p.cfg), shape: s },
+    );
+  };
+  await trainCase(sizes.train, withTf);
+  // 3. generation with the KV cache, sampled on the GPU as TRL's PPO samples.
+  await generateCase(sizes.generate);
+  // 4. one PPO step at TRL's settings on a tiny model.
+  await ppoCase(sizes.ppo);
+  // 5. GPT-2 124M and 355M: train step, generation, PPO steps at TRL's defaults.
+  if (big) {
+    const attempt = async (what: string, body: () => Promise<void>) => {
+      try {
+        await body();
+      } catch (e) {
+        console.log(`${what}: not run: ${(e as Error).message}`);
+      }
+    };
+    await attempt('train step 124M', () => trainCase(BIG.train, false));
+    await attempt('generate 124M', () => generateCase(BIG.generate));
+    for (const p of BIG.ppo) await attempt(`ppo step ${shapeName(p.cfg)}`, () => ppoCase(p));
+  } else {
+    console.log('GPT-2 124M/355M cases: skipped on a software adapter (--big runs them)');
+  }
+  return cases;
+}
 
-    if (values.json) writeFileSync(values.json, JSON.stringify({ adapter, cases }, null, 2) + '\n');
+/**
+ * The peer's figures beside ours: peer_ms, peer_ratio = peer_ms / ours_ms, its peak memory (CUDA),
+ * or its process's peak RSS (CPU).
+ */
+export function mergePeer(cases: { c: BenchCase; peer: PeerCase | null }[], report: PeerReport): void {
+  const byId = new Map(report.cases.map((r) => [r.id, r]));
+  for (const { c, peer } of cases) {
+    const r = peer && byId.get(peer.id);
+    if (!r || c.ours_ms === null) continue;
+    c.peer_ms = r.ms;
+    c.peer_ratio = r.ms / c.ours_ms;
+    c.peer_peak_bytes = r.peak_bytes;
+    if (r.peak_bytes === null) c.peer_rss_peak_bytes = r.rss_peak_bytes;
+    if (r.tokens_per_s !== undefined) c.peer_tokens_per_s = r.tokens_per_s;
+  }
+}
+
+export const bench: Command = {
+  name: 'bench',
+  summary: 'time our kernels, training, generation and PPO against TF.js WebGPU and PyTorch',
+  usage:
+    'rlhf-studio bench [--json FILE] [--reps N] [--big | --no-big] [--quick] [--no-tfjs] [--peer PYTHON]\n' +
+    "  --big       also GPT-2 124M (train B8 T24, generation) and PPO steps of 124M and 355M at TRL's\n" +
+    '              defaults; on by default on real GPUs, off on software adapters\n' +
+    '  --quick     tiny shapes and one rep (seconds on SwiftShader): checks that the bench runs\n' +
+    '  --peer PY   also run scripts/bench_torch.py with the Python PY (needs torch, transformers) on\n' +
+    '              the same cases; its times go beside ours (peer_ms, peer_ratio = peer_ms / ours_ms)',
+  async run(argv) {
+    const { values } = parseCliArgs({
+      args: argv,
+      options: {
+        json: { type: 'string' },
+        reps: { type: 'string' },
+        big: { type: 'boolean' },
+        'no-big': { type: 'boolean' },
+        quick: { type: 'boolean' },
+        'no-tfjs': { type: 'boolean' },
+        peer: { type: 'string' },
+      },
+    });
+    const quick = values.quick ?? false;
+    const reps = positiveInt('--reps', values.reps ?? (quick ? '1' : '5'));
+    const json = values.json !== undefined ? checkOutFile(values.json, '--json') : undefined;
+    const gpu = await createNodeGpu();
+    const adapter = adapterName(gpu.adapter);
+    console.log(`adapter: ${adapter}`);
+    const big = values['no-big'] ? false : (values.big ?? !gpu.adapter.isFallback);
+    const cases = await runOurs(gpu, quick ? QUICK : FULL, big, reps, !values['no-tfjs']);
+    const peakBytes = gpu.peakBytes;
     gpu.dispose();
+
+    let peer: PeerReport | null = null;
+    if (values.peer) {
+      const specs = cases.flatMap(({ peer: p }) => (p ? [p] : []));
+      console.log(`peer: ${values.peer} scripts/bench_torch.py on ${specs.length} cases`);
+      peer = runPeer(values.peer, specs, reps);
+      mergePeer(cases, peer);
+      console.log(`peer device: ${peer.device}, torch ${peer.torch}`);
+      for (const { c } of cases) {
+        if (typeof c.peer_ms !== 'number') continue;
+        const ratio = (c.peer_ratio as number).toFixed(2);
+        const mem = typeof c.peer_peak_bytes === 'number' ? `, peak ${fmtBytes(c.peer_peak_bytes)}` : '';
+        console.log(
+          `  ${c.name.padEnd(40)} pytorch ${c.peer_ms.toFixed(1)} ms  ours/pytorch speed ${ratio}x${mem}`,
+        );
+      }
+    }
+    if (json) {
+      const out = { adapter, peak_bytes: peakBytes, peer, cases: cases.map(({ c }) => c) };
+      writeFileAtomic(json, new TextEncoder().encode(JSON.stringify(out, null, 2) + '\n'));
+    }
     return 0;
   },
 };

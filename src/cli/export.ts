@@ -1,9 +1,8 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { exportHFFolder } from '../model/hf-folder.ts';
 import { gpt2ParamTable } from '../model/param-table.ts';
 import { mergeLora } from '../model/peft.ts';
+import { parseCliArgs } from './args.ts';
+import { checkOutFolder, writeFolderAtomic } from './atomic-folder.ts';
 import { UsageError, type Command } from './command.ts';
 import { loadModelArgs, MODEL_OPTIONS, MODEL_USAGE } from './generate.ts';
 import { loadAdapterDir } from './lora-args.ts';
@@ -15,11 +14,12 @@ export const exportCommand: Command = {
     'rlhf-studio export (--model DIR | --hub REPO[@REV] | --url BASE) --out DIR2 [--value-head]\n' +
     '                   [--adapter DIR --merge]\n' +
     `${MODEL_USAGE}\n` +
-    '  --out DIR2           the folder to write (created): what AutoModelForCausalLM.from_pretrained loads\n' +
+    '  --out DIR2           the folder to write: what AutoModelForCausalLM.from_pretrained loads; an existing\n' +
+    '                       model folder is replaced as a whole once the new one is complete\n' +
     "  --value-head         keep TRL's v_head.summary.* when the source has them\n" +
     '  --adapter DIR --merge  merge a peft LoRA adapter into the weights: W + scaling * (B A)^T',
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: {
         ...MODEL_OPTIONS,
@@ -29,7 +29,7 @@ export const exportCommand: Command = {
         merge: { type: 'boolean', default: false },
       },
     });
-    if (!values.out) throw new UsageError('--out DIR2 is required');
+    const out = checkOutFolder(values.out, '--out DIR2');
     const { loaded, name } = await loadModelArgs(values, { valueHead: values['value-head'] });
     const valueHead = loaded.valueHeadLoaded;
     // Without a loaded value head, the block is the plain table's: v_head.* come after it.
@@ -41,11 +41,10 @@ export const exportCommand: Command = {
       params = mergeLora(loaded.config, params, a.table, a.params, { valueHead });
     }
     const files = exportHFFolder(loaded.config, params, { valueHead });
-    mkdirSync(values.out, { recursive: true });
-    for (const [file, bytes] of files) writeFileSync(join(values.out, file), bytes);
+    writeFolderAtomic(out, files);
     const { n_embd, n_layer, n_head, vocab_size } = loaded.config;
     console.log(
-      `wrote ${values.out}: ${[...files.keys()].join(', ')} (from ${name}: n_embd ${n_embd}, n_layer ${n_layer}, ` +
+      `wrote ${out}: ${[...files.keys()].join(', ')} (from ${name}: n_embd ${n_embd}, n_layer ${n_layer}, ` +
         `n_head ${n_head}, vocab ${vocab_size}${valueHead ? ', with value head' : ''})`,
     );
     return 0;

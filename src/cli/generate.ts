@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { decimalNumber, parseCliArgs } from './args.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import { Generator, type GenerateOptions } from '../model/generate.ts';
 import { GPT2 } from '../model/gpt2.ts';
@@ -55,17 +55,20 @@ export async function loadModelArgs(
 }
 
 function parseIds(s: string, V: number): number[] {
-  const ids = s.split(',').map((x) => Number(x.trim()));
-  for (const id of ids) {
+  const parts = s.split(',').map((x) => x.trim());
+  const ids = parts.map((x) => (/^\d+$/.test(x) ? Number(x) : NaN));
+  for (const [i, id] of ids.entries()) {
     if (!(Number.isInteger(id) && id >= 0 && id < V))
-      throw new UsageError(`--prompt-ids "${s}": ${id} is not a token id of this model (vocabulary ${V})`);
+      throw new UsageError(
+        `--prompt-ids "${s}": ${parts[i]} is not a token id of this model (vocabulary ${V})`,
+      );
   }
   return ids;
 }
 
 function numberArg(v: string | undefined, name: string, ok: (x: number) => boolean): number | undefined {
   if (v === undefined) return undefined;
-  const x = Number(v);
+  const x = decimalNumber(`--${name}`, v);
   if (!ok(x)) throw new UsageError(`--${name} ${v} is out of range`);
   return x;
 }
@@ -85,7 +88,7 @@ export const generateCommand: Command = {
     "  --ignore-eos         keep going after the model's eos_token_id (default: a row stops there)\n" +
     '  --json               {"results": [{"prompt_ids", "generated_ids", "text"?}], ...} on stdout',
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: {
         ...MODEL_OPTIONS,

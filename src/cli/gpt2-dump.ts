@@ -1,5 +1,6 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { parseCliArgs } from './args.ts';
+import { checkOutFile, writeFileAtomic } from './atomic-folder.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import { dumpTensors, gpt2Dump } from '../model/dump.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
@@ -16,7 +17,7 @@ export const gpt2DumpCommand: Command = {
     '  STATE holds input_ids [B,T] and optionally labels, attention_mask, position_ids (I64);\n' +
     '  OUT gets logits [B,T,V], loss [1] and grad.<key> for every parameter (see shared/conformance).',
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: {
         model: { type: 'string' },
@@ -27,13 +28,14 @@ export const gpt2DumpCommand: Command = {
     });
     if (!values.model || !values.input || !values.out)
       throw new UsageError('--model, --input and --out are required');
+    const out = checkOutFile(values.out);
     const model = loadModelDir(values.model);
     const state = readSafetensors(readFileSync(values.input)).tensors;
     const gpu = await createNodeGpu();
     const adapter = values.adapter ? loadAdapterDir(values.adapter, model.config) : null;
     const result = await gpt2Dump(gpu, model, state, { prefixed: model.prefixed, adapter });
-    writeFileSync(values.out, writeSafetensors(dumpTensors(result)));
-    console.log(`wrote ${values.out}: logits [${result.B}, ${result.T}, ${result.V}], loss ${result.loss}`);
+    writeFileAtomic(out, writeSafetensors(dumpTensors(result)));
+    console.log(`wrote ${out}: logits [${result.B}, ${result.T}, ${result.V}], loss ${result.loss}`);
     gpu.dispose();
     return 0;
   },

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from './args.ts';
 import { adapterName } from '../gpu/device.ts';
 import { fmtBytes } from '../gpu/gpu.ts';
 import { createNodeGpu } from '../gpu/node.ts';
@@ -9,7 +9,7 @@ export const info: Command = {
   summary: 'print the WebGPU adapter and the limits that matter for training',
   usage: 'rlhf-studio info [--json]',
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' } } });
+    const { values } = parseCliArgs({ args: argv, options: { json: { type: 'boolean' } } });
     const gpu = await createNodeGpu();
     const a = gpu.adapter;
     if (values.json) {

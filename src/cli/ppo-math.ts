@@ -1,6 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { readFile } from 'node:fs/promises';
 import { computePpoCase, parsePpoCase } from '../rl/ppo-case.ts';
+import { parseCliArgs } from './args.ts';
+import { checkOutFile, writeFileAtomic } from './atomic-folder.ts';
 import { UsageError, type Command } from './command.ts';
 
 /** Reads a PPO conformance case and writes the `expected` object our PPO maths computes. */
@@ -9,14 +10,14 @@ export const ppoMath: Command = {
   summary: "compute a PPO conformance case's expected values (rewards, GAE, loss, stats) with our PPO code",
   usage: 'rlhf-studio ppo-math --case CASE.json --out OUT.json',
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: { case: { type: 'string' }, out: { type: 'string' } },
       strict: true,
       allowPositionals: false,
     });
     if (!values.case) throw new UsageError('--case CASE.json is required');
-    if (!values.out) throw new UsageError('--out OUT.json is required');
+    const out = checkOutFile(values.out, '--out OUT.json');
     let text: string;
     try {
       text = await readFile(values.case, 'utf8');
@@ -36,8 +37,8 @@ export const ppoMath: Command = {
       throw new UsageError(`${values.case} is not a PPO case: ${(e as Error).message}`);
     }
     const expected = computePpoCase(parsed);
-    await writeFile(values.out, JSON.stringify(expected) + '\n');
-    console.log(`${parsed.name}: B=${parsed.B} T=${parsed.T} V=${parsed.V} -> ${values.out}`);
+    writeFileAtomic(out, new TextEncoder().encode(JSON.stringify(expected) + '\n'));
+    console.log(`${parsed.name}: B=${parsed.B} T=${parsed.T} V=${parsed.V} -> ${out}`);
     return 0;
   },
 };

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCliArgs, positiveInt } from './args.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import { localFolder } from '../reward/folder-node.ts';
@@ -25,7 +25,7 @@ export const score: Command = {
     '  --json        print [{"text", "logits": {LABEL: logit}}] instead of a table\n' +
     '  --batch-size  texts per forward (default 16)',
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: {
         reward: { type: 'string' },
@@ -39,10 +39,8 @@ export const score: Command = {
     if (!values.reward) throw new UsageError('--reward DIR is required');
     const texts = values.text ?? [];
     if (texts.length === 0) throw new UsageError('give at least one --text');
-    const batchSize = values['batch-size'] ? Number(values['batch-size']) : undefined;
-    if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize > 0)) {
-      throw new UsageError(`--batch-size must be a positive integer, got ${values['batch-size']}`);
-    }
+    const batchSize =
+      values['batch-size'] !== undefined ? positiveInt('--batch-size', values['batch-size']) : undefined;
     const source = rewardSourceArg(values.reward);
     if (source.kind === 'local' && !existsSync(source.path)) {
       throw new UsageError(`cannot read --reward ${source.path}: no such folder`);

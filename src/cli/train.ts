@@ -1,46 +1,181 @@
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { PromptSet } from '../data/prompts.ts';
-import { parseUserPrompts, promptFormatFromName } from '../data/user-prompts.ts';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { PromptSet } from '../data/prompts.ts';
+import type { Gpu } from '../gpu/gpu.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import type { GPT2Config } from '../model/config.ts';
-import { decode, encode } from '../model/tokenizer.ts';
-import { TRL_DEFAULTS, validatePPOConfig, type PPOConfig } from '../rl/config.ts';
+import type { LoadedGPT2 } from '../model/safetensors.ts';
+import { decode, GPT2_VOCAB_SIZE } from '../model/tokenizer.ts';
+import type { MetricRow } from '../protocol.ts';
+import { scalarReward, sentimentReward, type SentimentTarget } from '../reward/types.ts';
+import { expectInt, expectObject, expectString } from '../rl/checkpoint.ts';
+import {
+  applyCheckpoint,
+  clearCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+  type CheckpointStore,
+  type LoadedCheckpoint,
+} from '../rl/checkpoint-io.ts';
+import {
+  CONFIG_KEYS,
+  TRL_SENTIMENT,
+  parsePPOConfig,
+  parseRolloutSpec,
+  type PPOConfig,
+  type RolloutKey,
+  type RolloutSpec,
+} from '../rl/config.ts';
 import type { SessionLora } from '../rl/lora-policy.ts';
 import { TrainingSession } from '../rl/session.ts';
-import { TRL_SENTIMENT_ROLLOUT } from '../rl/trainer.ts';
-import { sentimentReward, type SentimentTarget } from '../reward/types.ts';
+import { rolloutSettings } from '../rl/trainer.ts';
+import { folderCheckpointStore } from './checkpoint-folder.ts';
+import { parseCliArgs, positiveInt } from './args.ts';
+import { checkOutFile, checkOutFolder, writeFolderAtomic } from './atomic-folder.ts';
+import { maxBatchSize } from './batch-limits.ts';
 import { UsageError, type Command } from './command.ts';
-import { MODEL_OPTIONS, MODEL_USAGE, loadModelArgs } from './generate.ts';
 import { LORA_OPTIONS, LORA_USAGE, loadAdapterDir, parseLoraArgs } from './lora-args.ts';
+import { MetricsLog } from './metrics-log.ts';
+import { MODEL_OPTIONS, MODEL_USAGE, loadModelArgs } from './generate.ts';
+import { loadPromptSet } from './prompts-arg.ts';
 import { loadRewardArg } from './reward-arg.ts';
 
-/** PPOConfig fields as CLI options, by their TRL names (`--batch_size 16`). */
-const CONFIG_KEYS = Object.keys(TRL_DEFAULTS).filter(
-  (k) => k !== 'steps' && k !== 'target',
-) as (keyof PPOConfig)[];
+/** PPOConfig fields as CLI options, by their TRL names (`--batch_size 16`); steps and target are special. */
+const OPTION_KEYS = CONFIG_KEYS.filter((k) => k !== 'steps' && k !== 'target');
 
-/** A CLI string as the type of the field's TRL default (numbers, booleans, 'none' for null). */
-function parseField(key: keyof PPOConfig, raw: string): unknown {
-  const def = TRL_DEFAULTS[key];
-  if (raw === 'none' || raw === 'null') return null;
-  if (typeof def === 'boolean') {
-    if (raw === 'true' || raw === '1') return true;
-    if (raw === 'false' || raw === '0') return false;
-    throw new UsageError(`--${key} takes true or false, got ${raw}`);
-  }
-  if (typeof def === 'string') return raw;
-  // Numbers, and fields whose default is null (max_grad_norm, score_clip) but take numbers.
-  const x = Number(raw);
-  if (raw.trim() === '' || Number.isNaN(x)) throw new UsageError(`--${key} takes a number, got ${raw}`);
-  return x;
+/** The CLI's query/response options and the RolloutSpec fields they set. */
+const ROLLOUT_OPTIONS: [string, RolloutKey][] = [
+  ['query-min-tokens', 'query_min_tokens'],
+  ['query-max-tokens', 'query_max_tokens'],
+  ['response-min-length', 'response_min_length'],
+  ['response-max-length', 'response_max_length'],
+  ['min-prompt-chars', 'min_prompt_chars'],
+];
+
+/** TRL's sentiment preset; user prompt files are not filtered by length unless asked. */
+const CLI_ROLLOUT: RolloutSpec = { ...TRL_SENTIMENT.rollout, min_prompt_chars: 0 };
+
+/** What a resumed run needs to load its inputs again: state.json's `app` for the CLI. */
+interface CliApp {
+  model: string;
+  reward: string;
+  prompts: string;
+  promptColumn: string | null;
+  rollout: RolloutSpec;
 }
 
-function positiveInt(name: string, raw: string): number {
-  const x = Number(raw);
-  if (!Number.isInteger(x) || x <= 0) throw new UsageError(`--${name} takes a positive integer, got ${raw}`);
-  return x;
+function parseCliApp(v: unknown, at: string): CliApp {
+  const o = expectObject(v, at);
+  const r = expectObject(o.rollout, `${at}.rollout`);
+  const rollout = Object.fromEntries(
+    ROLLOUT_OPTIONS.map(([, k]) => [k, expectInt(r[k], `${at}.rollout.${k}`)]),
+  ) as unknown as RolloutSpec;
+  return {
+    model: expectString(o.model, `${at}.model`),
+    reward: expectString(o.reward, `${at}.reward`),
+    prompts: expectString(o.prompts, `${at}.prompts`),
+    promptColumn: o.promptColumn === null ? null : expectString(o.promptColumn, `${at}.promptColumn`),
+    rollout,
+  };
+}
+
+const OPTIONS = {
+  ...MODEL_OPTIONS,
+  reward: { type: 'string' },
+  prompts: { type: 'string' },
+  steps: { type: 'string' },
+  // --target is the sentiment switch; a number there is TRL's PPOConfig.target (the KL target).
+  target: { type: 'string' },
+  sentiment: { type: 'string' },
+  out: { type: 'string' },
+  metrics: { type: 'string' },
+  save_steps: { type: 'string' },
+  'checkpoint-dir': { type: 'string' },
+  resume: { type: 'string' },
+  'prompt-column': { type: 'string' },
+  quiet: { type: 'boolean', default: false },
+  ...LORA_OPTIONS,
+  adapter: { type: 'string' },
+  merge: { type: 'boolean', default: false },
+  ...Object.fromEntries(ROLLOUT_OPTIONS.map(([o]) => [o, { type: 'string' }])),
+  ...Object.fromEntries(OPTION_KEYS.map((k) => [k, { type: 'string' }])),
+} as const;
+
+/** Options a resumed run may set; everything else comes from the checkpoint. */
+const RESUME_OPTIONS = new Set([
+  'resume',
+  'steps',
+  'out',
+  'metrics',
+  'save_steps',
+  'checkpoint-dir',
+  'quiet',
+]);
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** A new run's settings from the command line. */
+function newRunSettings(v: Values): {
+  config: PPOConfig;
+  app: CliApp;
+  target: SentimentTarget;
+  steps: number;
+} {
+  if (!v.reward) throw new UsageError('--reward is required');
+  if (!v.prompts) throw new UsageError('--prompts is required');
+  if (!v.steps) throw new UsageError('--steps is required');
+  const steps = positiveInt('--steps', v.steps as string);
+  const raw: Record<string, string> = {};
+  let target = (v.sentiment as string | undefined) ?? 'positive';
+  if (typeof v.target === 'string') {
+    if (v.target === 'positive' || v.target === 'negative') target = v.target;
+    else raw.target = v.target;
+  }
+  if (target !== 'positive' && target !== 'negative')
+    throw new UsageError(`--sentiment is positive or negative, got ${target}`);
+  for (const k of OPTION_KEYS) if (typeof v[k] === 'string') raw[k] = v[k] as string;
+  const parsed = parsePPOConfig(raw);
+  if (!parsed.config) throw new UsageError(parsed.errors.map((e) => `--${e.field}: ${e.message}`).join('\n'));
+  const rawRollout = Object.fromEntries(
+    ROLLOUT_OPTIONS.filter(([o]) => typeof v[o] === 'string').map(([o, k]) => [k, v[o] as string]),
+  );
+  const r = parseRolloutSpec(rawRollout, CLI_ROLLOUT);
+  if (!r.rollout) {
+    const opt = (k: string) => ROLLOUT_OPTIONS.find(([, key]) => key === k)?.[0] ?? k;
+    throw new UsageError(r.errors.map((e) => `--${opt(e.field)}: ${e.message}`).join('\n'));
+  }
+  const config = { ...parsed.config, steps: steps * parsed.config.batch_size };
+  const model = (v.model ?? v.hub ?? v.url) as string | undefined;
+  const reward = v.reward as string;
+  return {
+    config,
+    target,
+    steps,
+    app: {
+      model: v.model ? resolve(v.model as string) : (model ?? ''),
+      // A local folder is kept as an absolute path, so that --resume works from any directory.
+      reward: existsSync(reward) ? resolve(reward) : reward,
+      prompts: resolve(v.prompts as string),
+      promptColumn: (v['prompt-column'] as string | undefined) ?? null,
+      rollout: r.rollout,
+    },
+  };
+}
+
+function loadPrompts(app: CliApp, seed: number): Promise<PromptSet> {
+  const r = app.rollout;
+  return loadPromptSet({
+    path: app.prompts,
+    column: app.promptColumn ?? undefined,
+    minChars: r.min_prompt_chars,
+    minTokens: r.query_min_tokens,
+    maxTokensExclusive: r.query_max_tokens,
+    seed,
+  });
+}
+
+function metricLine(row: MetricRow): { step: number } & Record<string, number> {
+  return { step: row.step, ...(row.stats as Record<string, number>) };
 }
 
 export const train: Command = {
@@ -49,154 +184,293 @@ export const train: Command = {
   usage:
     'rlhf-studio train (--model DIR | --hub REPO[@REV] | --url BASE) --reward DIR|URL|hub:REPO[@REV]\n' +
     '                  --prompts FILE --steps N [--target positive|negative] [--out DIR] [--metrics FILE.jsonl]\n' +
+    '                  [--save_steps N] [--checkpoint-dir DIR]\n' +
     '                  [--response-min-length 4] [--response-max-length 16] [--query-min-tokens 2]\n' +
     '                  [--query-max-tokens 8] [--min-prompt-chars 0] [PPOConfig fields by TRL name]\n' +
     '                  [--use_peft [LoRA options] | --adapter DIR] [--merge]\n' +
+    'rlhf-studio train --resume DIR [--steps N] [--out DIR] [--metrics FILE.jsonl] [--save_steps N]\n' +
     MODEL_USAGE +
     '\n' +
     LORA_USAGE +
     '\n' +
     '  --adapter DIR        continue training a peft LoRA adapter folder (its settings; implies --use_peft)\n' +
     '  --merge              with LoRA: also write the merged full model to OUT/merged\n' +
-    '  with LoRA, --out gets the peft adapter folder, with the value head in model.safetensors beside it\n' +
-    '  --reward         a text classifier folder (ONNX, or DistilBERT weights), its URL, or hub:REPO\n' +
+    '  with LoRA, --out gets the peft adapter folder, with the value head in model.safetensors beside it;\n' +
+    '  LoRA runs take no checkpoints yet (--save_steps, --resume; Ctrl-C writes --out and exits)\n' +
+    '  --reward         a text classifier folder (ONNX, or DistilBERT weights), its URL, or hub:REPO; or a\n' +
+    '                   GPT-2 reward model (rlhf-studio reward-train), whose logit is the reward\n' +
     '  --prompts        .txt (one per line), .csv/.jsonl (a text column) or .parquet (e.g. IMDb train)\n' +
-    '  --steps          PPO steps (TRL PPOConfig.steps, counted in samples, is steps * batch_size)\n' +
+    '  --steps          PPO steps (TRL PPOConfig.steps, counted in samples, is steps * batch_size); with\n' +
+    '                   --resume, the total to reach (default: the checkpoint run’s)\n' +
     '  --target         positive|negative: the sentiment the reward favours (the raw logit of POSITIVE or\n' +
     "                   NEGATIVE); a number there is TRL's PPOConfig.target, the adaptive KL target\n" +
     '  --sentiment      the same switch, unambiguous\n' +
+    '  --save_steps     save a checkpoint every N PPO steps (and at the end); Ctrl-C always saves one\n' +
+    '  --checkpoint-dir where checkpoints go (default: the --resume folder, else OUT-checkpoint, else\n' +
+    '                   ./rlhf-studio-checkpoint)\n' +
+    '  --resume         continue the run saved in DIR exactly where it stopped (same models, prompts, settings)\n' +
     '  queries are the first k tokens of a prompt, k uniform in [query-min-tokens, query-max-tokens)\n' +
     '  (TRL LengthSampler(2, 8)); responses are sampled with lengths in [response-min, response-max).\n' +
-    `  PPOConfig fields: ${CONFIG_KEYS.map((k) => `--${k}`).join(' ')}`,
+    `  PPOConfig fields: ${OPTION_KEYS.map((k) => `--${k}`).join(' ')}\n` +
+    '  Ctrl-C finishes the PPO step in flight, saves a checkpoint (and --out), marks the metrics file\n' +
+    '  {"end":"interrupted"} and exits 130; a second Ctrl-C exits at once.',
   async run(argv) {
-    const options = {
-      ...MODEL_OPTIONS,
-      reward: { type: 'string' },
-      prompts: { type: 'string' },
-      steps: { type: 'string' },
-      // --target is the issue's sentiment switch; a number there is TRL's PPOConfig.target (the KL target).
-      target: { type: 'string' },
-      sentiment: { type: 'string' },
-      out: { type: 'string' },
-      metrics: { type: 'string' },
-      'response-min-length': { type: 'string' },
-      'response-max-length': { type: 'string' },
-      'query-min-tokens': { type: 'string', default: '2' },
-      'query-max-tokens': { type: 'string', default: '8' },
-      'min-prompt-chars': { type: 'string', default: '0' },
-      'prompt-column': { type: 'string' },
-      quiet: { type: 'boolean', default: false },
-      ...LORA_OPTIONS,
-      adapter: { type: 'string' },
-      merge: { type: 'boolean', default: false },
-      ...Object.fromEntries(CONFIG_KEYS.map((k) => [k, { type: 'string' }])),
-    } as const;
-    const { values } = parseArgs({ args: argv, options });
-    const v = values as Record<string, string | boolean | undefined>;
-    if (!v.reward) throw new UsageError('--reward is required');
-    if (!v.prompts) throw new UsageError('--prompts is required');
-    if (!v.steps) throw new UsageError('--steps is required');
-    const steps = positiveInt('steps', v.steps as string);
-    const overrides: Record<string, unknown> = {};
-    let target = (v.sentiment as string | undefined) ?? 'positive';
-    if (typeof v.target === 'string') {
-      if (v.target === 'positive' || v.target === 'negative') target = v.target;
-      else overrides.target = parseField('target', v.target);
+    const { values } = parseCliArgs({ args: argv, options: OPTIONS });
+    const v = values as Values;
+    const resumeDir = v.resume as string | undefined;
+    if (resumeDir !== undefined) {
+      const extra = Object.keys(v).filter(
+        (k) => v[k] !== undefined && !RESUME_OPTIONS.has(k) && k !== 'quiet',
+      );
+      if (extra.length)
+        throw new UsageError(
+          `--resume takes its settings from the checkpoint; ${extra.map((k) => `--${k}`).join(', ')} cannot change`,
+        );
     }
-    if (target !== 'positive' && target !== 'negative') {
-      throw new UsageError(`--sentiment is positive or negative, got ${target}`);
-    }
-
-    for (const k of CONFIG_KEYS) if (typeof v[k] === 'string') overrides[k] = parseField(k, v[k] as string);
-    let config: PPOConfig;
-    try {
-      config = validatePPOConfig({ ...TRL_DEFAULTS, ...overrides });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    config = { ...config, steps: steps * config.batch_size };
-    const rollout = {
-      ...TRL_SENTIMENT_ROLLOUT,
-      responseMinLength: positiveInt('response-min-length', (v['response-min-length'] as string) ?? '4'),
-      responseMaxLength: positiveInt('response-max-length', (v['response-max-length'] as string) ?? '16'),
-    };
-    if (rollout.responseMaxLength <= rollout.responseMinLength) {
-      throw new UsageError('--response-max-length (exclusive) must exceed --response-min-length');
-    }
-
-    const promptPath = v.prompts as string;
-    const texts = await parseUserPrompts(readFileSync(promptPath), {
-      format: promptFormatFromName(promptPath),
-      column: v['prompt-column'] as string | undefined,
-      name: basename(promptPath),
-    });
-    const minChars = Number(v['min-prompt-chars']);
-    const prompts = new PromptSet(
-      texts.filter((t) => [...t].length > minChars),
-      { encode, decode },
-      {
-        minTokens: positiveInt('query-min-tokens', v['query-min-tokens'] as string),
-        maxTokensExclusive: positiveInt('query-max-tokens', v['query-max-tokens'] as string),
-        minReviewChars: minChars,
-        seed: config.seed,
-      },
-    );
-
-    const { loaded, name } = await loadModelArgs(v as { model?: string; hub?: string; url?: string }, {
-      valueHead: true,
-    });
-    const lora = loraSpec(v, loaded.config, name);
-    const gpu = await createNodeGpu();
-    const rewardModel = await loadRewardArg(v.reward as string, gpu);
-    const reward = sentimentReward(rewardModel, target as SentimentTarget);
-    const spec = { model: loaded, reward, prompts, decode, config, rollout, lora };
-    const session = new TrainingSession(gpu, spec);
+    const saveSteps = v.save_steps === undefined ? 0 : positiveInt('--save_steps', v.save_steps as string);
+    // Outputs are checked before any work, so a long run cannot end on an unusable path.
+    const out = v.out !== undefined ? checkOutFolder(v.out as string) : undefined;
+    const metricsPath = v.metrics !== undefined ? checkOutFile(v.metrics as string, '--metrics') : undefined;
+    const checkpointDir =
+      (v['checkpoint-dir'] as string | undefined) ??
+      resumeDir ??
+      (out ? `${out.replace(/[/\\]+$/, '')}-checkpoint` : 'rlhf-studio-checkpoint');
+    const store = folderCheckpointStore(checkpointDir);
     const quiet = v.quiet === true;
-    if (!quiet)
-      console.log(`training ${name} for ${steps} PPO steps of ${config.batch_size} (target ${target})`);
-    const metrics = v.metrics as string | undefined;
-    if (metrics) writeFileSync(metrics, '');
+    const log = (s: string) => quiet || console.log(s);
+
+    let gpu: Gpu | null = null;
+    let session: TrainingSession | null = null;
+    let disposeReward = () => {};
     try {
-      for (let s = 0; s < steps; s++) {
-        const r = await session.trainStep();
-        const line = { step: r.step, ...r.stats };
-        if (metrics) appendFileSync(metrics, JSON.stringify(line) + '\n');
-        if (!quiet) {
-          const st = r.stats;
-          console.log(
-            `step ${r.step}  reward ${st['env/reward_mean']?.toFixed(3)}  kl ${st['objective/kl']?.toFixed(3)}  ` +
-              `kl_coef ${st['objective/kl_coef']?.toFixed(4)}  loss ${st['ppo/loss/total']?.toFixed(4)}  ` +
-              `${st['time/ppo/total']?.toFixed(1)} s`,
-          );
-        }
+      let config: PPOConfig;
+      let app: CliApp;
+      let target: SentimentTarget;
+      let totalSteps: number;
+      let metrics: MetricRow[] = [];
+      let model: LoadedGPT2;
+      let ck: LoadedCheckpoint<CliApp> | null = null;
+      let lora: SessionLora | null = null;
+      if (resumeDir !== undefined) {
+        ck = await loadCheckpoint(folderCheckpointStore(resumeDir), parseCliApp);
+        app = ck.state.app;
+        target = ck.state.target;
+        config = ck.state.ppo;
+        metrics = ck.state.metrics;
+        totalSteps = v.steps === undefined ? ck.state.totalSteps : positiveInt('--steps', v.steps as string);
+        model = ck.reference;
+      } else {
+        const s = newRunSettings(v);
+        ({ config, app, target } = s);
+        totalSteps = s.steps;
+        const m = await loadModelArgs(v as { model?: string; hub?: string; url?: string }, {
+          valueHead: true,
+        });
+        model = m.loaded;
+        lora = loraSpec(v, model.config, m.name);
+        if (lora && saveSteps > 0)
+          throw new UsageError('--save_steps: LoRA runs take no checkpoints yet; drop --save_steps');
       }
-      if (v.out) {
-        const out = v.out as string;
-        mkdirSync(out, { recursive: true });
-        for (const [file, bytes] of await session.exportFolder()) writeFileSync(join(out, file), bytes);
-        if (!quiet) console.log(`wrote ${out}${lora ? ' (peft adapter and value head)' : ''}`);
-        if (lora && v.merge === true) {
-          mkdirSync(join(out, 'merged'), { recursive: true });
-          for (const [file, bytes] of await session.exportMergedFolder())
-            writeFileSync(join(out, 'merged', file), bytes);
-          if (!quiet) console.log(`wrote ${join(out, 'merged')} (adapters merged)`);
-        }
+      if (model.config.vocab_size < GPT2_VOCAB_SIZE)
+        throw new UsageError(
+          `${app.model} has a vocabulary of ${model.config.vocab_size} tokens; train tokenizes prompts with ` +
+            `GPT-2's ${GPT2_VOCAB_SIZE}`,
+        );
+      const prompts = await loadPrompts(app, config.seed);
+      gpu = await createNodeGpu();
+      const T = app.rollout.query_max_tokens - 1 + app.rollout.response_max_length - 1;
+      const limit = maxBatchSize(gpu.adapter.limits, { C: model.config.n_embd, NH: model.config.n_head, T });
+      if (config.batch_size > limit.maxBatch)
+        throw new UsageError(
+          `--batch_size ${config.batch_size} is more than this adapter allows for this model, ` +
+            `${limit.maxBatch}: ${limit.reason}`,
+        );
+      const rewardModel = await loadRewardArg(app.reward, gpu);
+      disposeReward = () => rewardModel.dispose();
+      const oneLogit = rewardModel.labels.length === 1;
+      const targetGiven =
+        typeof v.sentiment === 'string' || v.target === 'positive' || v.target === 'negative';
+      if (oneLogit && targetGiven)
+        throw new UsageError(
+          `--target/--sentiment picks a label of a sentiment classifier; ${app.reward} is a reward model ` +
+            'with one logit (its score is the reward), so a target does not apply',
+        );
+      const reward = oneLogit ? scalarReward(rewardModel) : sentimentReward(rewardModel, target);
+      session = new TrainingSession(gpu, {
+        model,
+        reward,
+        prompts,
+        decode,
+        config,
+        rollout: rolloutSettings(app.rollout),
+        lora,
+      });
+      if (ck) {
+        applyCheckpoint(session, ck);
+        log(`resumed ${resumeDir} at PPO step ${session.step} of ${totalSteps}`);
+      } else {
+        log(
+          `training ${app.model} for ${totalSteps} PPO steps of ${config.batch_size} ` +
+            (oneLogit ? '(reward: the reward model score)' : `(target ${target})`),
+        );
       }
+      return await runLoop({
+        session,
+        store,
+        // A checkpoint folder holding another run is cleared before this run's first save.
+        keepStore: ck !== null && resolve(resumeDir!) === resolve(checkpointDir),
+        app,
+        target,
+        totalSteps,
+        metrics,
+        metricsPath,
+        saveSteps,
+        out,
+        merge: lora !== null && v.merge === true,
+        log,
+      });
     } finally {
-      session.dispose();
-      rewardModel.dispose();
-      gpu.dispose();
+      session?.dispose();
+      disposeReward();
+      gpu?.dispose();
     }
-    return 0;
   },
 };
 
+interface LoopInput {
+  session: TrainingSession;
+  store: CheckpointStore;
+  keepStore: boolean;
+  app: CliApp;
+  target: SentimentTarget;
+  totalSteps: number;
+  metrics: MetricRow[];
+  metricsPath: string | undefined;
+  saveSteps: number;
+  out: string | undefined;
+  /** LoRA: also write the merged full model to OUT/merged. */
+  merge: boolean;
+  log: (s: string) => void;
+}
+
+/** Steps until done or interrupted (SIGINT); returns the exit code (0, or 130 after Ctrl-C). */
+async function runLoop(inp: LoopInput): Promise<number> {
+  const { session, store, metrics, metricsPath, log } = inp;
+  // A resumed run's metrics file starts with the checkpoint's rows, so that it reads like one run's.
+  const metricsLog = metricsPath !== undefined ? new MetricsLog(metricsPath) : undefined;
+  for (const row of metrics) metricsLog?.step(metricLine(row));
+  let cleared = inp.keepStore;
+  const save = async () => {
+    if (!cleared) await clearCheckpoint(store);
+    cleared = true;
+    return saveCheckpoint(store, {
+      session,
+      totalSteps: inp.totalSteps,
+      target: inp.target,
+      marks: [],
+      metrics,
+      app: inp.app,
+    });
+  };
+
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) {
+      console.error('rlhf-studio train: second interrupt, exiting without saving');
+      process.exit(130);
+    }
+    interrupted = true;
+    console.error(
+      `\nrlhf-studio train: interrupted; finishing PPO step ${session.step}, then saving a checkpoint ` +
+        '(Ctrl-C again to quit at once)',
+    );
+  };
+  process.on('SIGINT', onSigint);
+  const startStep = session.step;
+  try {
+    let lastSaved = -1;
+    while (session.step < inp.totalSteps && !interrupted) {
+      const t0 = performance.now();
+      const r = await session.trainStep();
+      const st = r.stats;
+      const row: MetricRow = {
+        step: r.step,
+        stats: st,
+        target: inp.target,
+        seconds: (performance.now() - t0) / 1000,
+        tokens: Math.round(
+          session.trainer.config.batch_size *
+            ((st['tokens/queries_len_mean'] ?? 0) + (st['tokens/responses_len_mean'] ?? 0)),
+        ),
+        gpuBytes: session.gpu.allocatedBytes,
+        gpuPeakBytes: session.gpu.peakBytes,
+      };
+      metrics.push(row);
+      metricsLog?.step(metricLine(row));
+      log(
+        `step ${r.step}  reward ${st['env/reward_mean']?.toFixed(3)}  kl ${st['objective/kl']?.toFixed(3)}  ` +
+          `kl_coef ${st['objective/kl_coef']?.toFixed(4)}  loss ${st['ppo/loss/total']?.toFixed(4)}  ` +
+          `${st['time/ppo/total']?.toFixed(1)} s`,
+      );
+      if (inp.saveSteps > 0 && session.step % inp.saveSteps === 0 && !interrupted) {
+        await save();
+        lastSaved = session.step;
+        log(`checkpoint of step ${session.step} saved in ${store.where}`);
+      }
+    }
+    const checkpoints = !session.lora;
+    if (checkpoints && (interrupted || inp.saveSteps > 0) && lastSaved !== session.step) {
+      await save();
+      lastSaved = session.step;
+      log(`checkpoint of step ${session.step} saved in ${store.where}`);
+    }
+    if (interrupted) {
+      console.error(
+        checkpoints
+          ? `rlhf-studio train: interrupted after ${session.step} PPO steps; checkpoint saved in ${store.where}\n` +
+              `  continue with: rlhf-studio train --resume ${store.where}`
+          : `rlhf-studio train: interrupted after ${session.step} PPO steps (LoRA: no checkpoint; --out has the adapter)`,
+      );
+    }
+    if (inp.out !== undefined) {
+      writeFolderAtomic(inp.out, await session.exportFolder());
+      log(`wrote ${inp.out}${session.lora ? ' (peft adapter and value head)' : ''}`);
+      if (inp.merge) {
+        const merged = join(inp.out, 'merged');
+        writeFolderAtomic(merged, await session.exportMergedFolder());
+        log(`wrote ${merged} (adapters merged)`);
+      }
+    }
+    if (interrupted) {
+      metricsLog?.end('interrupted', {
+        message: checkpoints
+          ? `checkpoint of step ${session.step} in ${store.where}`
+          : 'no checkpoint (LoRA)',
+      });
+      return 130;
+    }
+    metricsLog?.end('complete');
+    return 0;
+  } catch (e) {
+    const err = e as Error;
+    metricsLog?.end('failed', { error: `${err.name}: ${err.message}` });
+    const done = session.step - startStep;
+    const kept = [
+      metricsLog && `${metricsLog.path} holds the completed steps`,
+      inp.out !== undefined && `${inp.out} was not written`,
+    ].filter(Boolean);
+    throw new Error(
+      `training stopped after ${done} new steps (at PPO step ${session.step}): ${err.name}: ${err.message}` +
+        (kept.length ? ` (${kept.join('; ')})` : ''),
+      { cause: e },
+    );
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
 /** LoRA from --use_peft and its options, or from --adapter DIR (whose settings win); null without either. */
-function loraSpec(
-  v: Record<string, string | boolean | undefined>,
-  config: GPT2Config,
-  baseModel: string,
-): SessionLora | null {
+function loraSpec(v: Values, config: GPT2Config, baseModel: string): SessionLora | null {
   if (typeof v.adapter !== 'string') {
     const flags = parseLoraArgs(v);
     if (v.merge === true && !flags) throw new UsageError('--merge needs LoRA (--use_peft or --adapter DIR)');

@@ -43,6 +43,15 @@ export const TRL_IMDB_PROMPTS: PromptSettings = {
 export type Encode = (text: string) => number[];
 /** GPT-2 BPE: token ids to text. */
 export type Decode = (tokens: number[]) => string;
+/** The first n ids of encode(text), reading a bounded prefix of text (tokenizer.ts encodePrefix). */
+export type EncodePrefix = (text: string, n: number) => number[];
+
+export interface PromptTokenizer {
+  encode: Encode;
+  decode?: Decode;
+  /** When given, queries read only a bounded prefix of each review (a 50 MB line stays cheap). */
+  encodePrefix?: EncodePrefix;
+}
 
 /** Length in Unicode code points, what Python's len() counts (JS .length counts UTF-16 units). */
 export function codePointLength(s: string): number {
@@ -81,26 +90,31 @@ export interface Prompt {
  * An endless, epoch-shuffled stream of queries over `reviews` (already filtered). Query i is from
  * epoch floor(i / N): each epoch is a fresh shuffle, like a DataLoader with shuffle=True. The
  * length k of each review's query is drawn once, in review order (TRL's dataset.map), so a review
- * gives the same query in every epoch. Reviews are encoded lazily, when asked for.
+ * gives the same query in every epoch. A review's query is encoded once, when first asked for, from
+ * a bounded prefix of the review when the tokenizer has encodePrefix.
  */
 export class PromptSet {
   readonly reviews: string[];
   readonly settings: PromptSettings;
   /** Query length per review. */
   readonly lengths: Uint8Array;
-  private readonly encode: Encode;
+  private readonly prefix: EncodePrefix;
   private readonly decode?: Decode;
   private orders = new Map<number, Uint32Array>();
+  /** Query ids per review, once encoded. */
+  private readonly queries: (number[] | undefined)[];
 
-  constructor(reviews: string[], tokenizer: { encode: Encode; decode?: Decode }, settings: PromptSettings) {
+  constructor(reviews: string[], tokenizer: PromptTokenizer, settings: PromptSettings) {
     if (reviews.length === 0) throw new Error('no reviews to draw prompts from');
     if (!(settings.minTokens >= 1 && settings.maxTokensExclusive > settings.minTokens)) {
       throw new Error(`bad query length range [${settings.minTokens}, ${settings.maxTokensExclusive})`);
     }
     this.reviews = reviews;
     this.settings = settings;
-    this.encode = tokenizer.encode;
+    const { encode, encodePrefix } = tokenizer;
+    this.prefix = encodePrefix ?? ((text, n) => encode(text).slice(0, n));
     this.decode = tokenizer.decode;
+    this.queries = new Array<number[] | undefined>(reviews.length);
     const next = mulberry32(mixSeed(settings.seed, 1));
     this.lengths = Uint8Array.from(reviews, () =>
       randRange(next, settings.minTokens, settings.maxTokensExclusive),
@@ -126,8 +140,8 @@ export class PromptSet {
 
   /** The query for review `r`. */
   query(r: number): Prompt {
-    const tokens = this.encode(this.reviews[r]).slice(0, this.lengths[r]);
-    return { review: r, tokens, text: this.decode?.(tokens) };
+    const tokens = (this.queries[r] ??= this.prefix(this.reviews[r], this.lengths[r]));
+    return { review: r, tokens: tokens.slice(), text: this.decode?.(tokens) };
   }
 
   /** The i-th query of the stream (i >= 0). */
@@ -145,7 +159,7 @@ export class PromptSet {
 /** IMDb parquet bytes -> PromptSet with TRL's filter and length rule. */
 export async function imdbPromptSet(
   bytes: Uint8Array,
-  tokenizer: { encode: Encode; decode?: Decode },
+  tokenizer: PromptTokenizer,
   settings: PromptSettings = TRL_IMDB_PROMPTS,
 ): Promise<PromptSet> {
   const reviews = filterReviews(await readReviews(bytes), settings.minReviewChars);

@@ -1,6 +1,7 @@
 import { STORAGE_USAGE, alignUp, asView, packUniforms, type Bindable, type F32 } from './buffers.ts';
 import { openDevice, type AdapterSummary } from './device.ts';
 import { GpuDeviceLostError, GpuOutOfMemoryError, GpuValidationError } from './errors.ts';
+import { countDispatch, emptyCounters, KernelTimer, type GpuCounters } from './counters.ts';
 import { PipelineCache } from './pipelines.ts';
 
 export interface DispatchArgs {
@@ -10,6 +11,8 @@ export interface DispatchArgs {
   buffers: readonly Bindable[];
   /** Workgroup counts [x, y, z]. */
   workgroups: readonly [number, number?, number?];
+  /** Floating-point operations of this dispatch, where the op knows them (profiles show GFLOP/s). */
+  flop?: number;
 }
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment is at most 256 on every adapter
@@ -38,6 +41,9 @@ export class Gpu {
   private lostError: GpuDeviceLostError | null = null;
   private pendingError: Error | null = null;
   private readonly sizes = new WeakMap<GPUBuffer, number>();
+  private timer: KernelTimer | null = null;
+  /** Counts of the work recorded since the last resetCounters(). */
+  counters: GpuCounters = emptyCounters();
 
   constructor(
     readonly device: GPUDevice,
@@ -56,6 +62,33 @@ export class Gpu {
           ? new GpuOutOfMemoryError(`GPU out of memory: ${err.message}`)
           : new GpuValidationError(`WebGPU error: ${err.message}`);
     });
+  }
+
+  resetCounters(): void {
+    this.counters = emptyCounters();
+  }
+
+  /**
+   * Times every dispatch from now on with timestamp queries, into counters.kernels[label].ns: each
+   * dispatch then gets a compute pass of its own (slower, so only for profiling). Returns false
+   * (and times nothing) when the adapter has no 'timestamp-query'.
+   */
+  startTiming(): boolean {
+    if (!this.adapter.features.includes('timestamp-query')) return false;
+    if (!this.timer) {
+      this.flush();
+      this.timer = new KernelTimer(this.device, MAX_PENDING_DISPATCHES);
+    }
+    return true;
+  }
+
+  /** Stops timing; resolves once every timed dispatch's time is in the counters. */
+  async stopTiming(): Promise<void> {
+    const t = this.timer;
+    if (!t) return;
+    this.flush();
+    this.timer = null;
+    await t.finish();
   }
 
   /** Called once if the device is lost. */
@@ -120,6 +153,7 @@ export class Gpu {
     }
     // queue.writeBuffer runs before any not-yet-submitted commands, so submit those first.
     this.flush();
+    this.counters.writes++;
     const padded = data.byteLength % 4 === 0 ? data : padTo4(data);
     this.device.queue.writeBuffer(
       v.buffer,
@@ -134,9 +168,11 @@ export class Gpu {
   dispatch(pipeline: GPUComputePipeline, args: DispatchArgs): void {
     this.throwIfBroken();
     const entries: GPUBindGroupEntry[] = [];
+    let bytes = 0;
     if (args.uniforms) entries.push({ binding: 0, resource: this.uniformSlot(packUniforms(args.uniforms)) });
     for (const b of args.buffers) {
       const v = asView(b);
+      bytes += v.size;
       entries.push({
         binding: entries.length,
         resource: { buffer: v.buffer, offset: v.offset, size: v.size },
@@ -151,10 +187,12 @@ export class Gpu {
       );
     }
     if (x === 0 || y === 0 || z === 0) return;
-    const pass = this.computePass();
+    countDispatch(this.counters, pipeline.label, { workgroups: x * y * z, bytes, flop: args.flop ?? 0 });
+    const pass = this.timer ? this.timedPass(this.timer, pipeline.label) : this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
+    if (this.timer) this.endPass();
     if (++this.pendingDispatches >= MAX_PENDING_DISPATCHES) this.flush();
   }
 
@@ -203,9 +241,12 @@ export class Gpu {
     }
     this.uniformChunk = 0;
     this.uniformOffset = 0;
+    const timed = this.timer?.resolve(this.encoder, () => this.counters) ?? null;
     this.device.queue.submit([this.encoder.finish()]);
+    this.counters.submits++;
     this.encoder = null;
     this.pendingDispatches = 0;
+    timed?.();
   }
 
   /** Waits for all submitted work; throws the first error the device reported. */
@@ -218,6 +259,7 @@ export class Gpu {
   /** Copies a buffer (or view) back to the CPU. */
   async read(src: Bindable): Promise<ArrayBuffer> {
     const v = asView(src);
+    this.counters.reads++;
     const size = alignUp(v.size, 4);
     const staging = this.device.createBuffer({ label: 'readback', size, usage: 0x0001 | 0x0008 }); // MAP_READ|COPY_DST
     this.copy(v, { buffer: staging, offset: 0, size }, size);
@@ -253,6 +295,14 @@ export class Gpu {
   private computePass(): GPUComputePassEncoder {
     this.encoder ??= this.device.createCommandEncoder();
     this.pass ??= this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  /** A compute pass of its own for one timed dispatch. */
+  private timedPass(timer: KernelTimer, label: string): GPUComputePassEncoder {
+    this.endPass();
+    this.encoder ??= this.device.createCommandEncoder();
+    this.pass = timer.pass(this.encoder, label);
     return this.pass;
   }
 

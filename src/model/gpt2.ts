@@ -48,12 +48,19 @@ export interface GPT2Options {
   logitsChunkBytes?: number;
   /** With value-head parameters (TRL's v_head.summary) appended to the table. */
   valueHead?: boolean;
+  /** With the sequence-classification score.weight appended to the table (src/rl/reward-model.ts). */
+  scoreHead?: boolean;
   /**
    * What a query with no visible key (a padded position under left padding) attends to: 'zero' as
    * transformers' default (sdpa) attention, 'uniform' as its eager attention. Only padded positions'
    * outputs differ; losses ignore them.
    */
   maskedRows?: MaskedRows;
+  /**
+   * Forward only (a frozen reference model): one set of per-layer activation buffers serves every
+   * layer in turn, and the backward's buffers are 16-byte placeholders; backward() throws.
+   */
+  inference?: boolean;
 }
 
 /** Options of one forward pass. */
@@ -137,6 +144,7 @@ export class GPT2 {
   private logitsKept = false;
   private readonly chunkBytes: number;
   private readonly maskedRows: MaskedRows;
+  private readonly inference: boolean;
 
   constructor(
     readonly gpu: Gpu,
@@ -145,10 +153,12 @@ export class GPT2 {
     {
       logitsChunkBytes = DEFAULT_LOGITS_CHUNK_BYTES,
       valueHead = false,
+      scoreHead = false,
       maskedRows = 'zero',
+      inference = false,
     }: GPT2Options = {},
   ) {
-    this.table = gpt2ParamTable(config, { valueHead });
+    this.table = gpt2ParamTable(config, { valueHead, scoreHead });
     if (params.length !== this.table.total) {
       throw new Error(
         `GPT2: params has ${params.length} elements, the table for this config ${this.table.total}`,
@@ -158,6 +168,7 @@ export class GPT2 {
     this.ldV = Math.ceil(config.vocab_size / 4) * 4;
     this.chunkBytes = logitsChunkBytes;
     this.maskedRows = maskedRows;
+    this.inference = inference;
   }
 
   /** Adds LoRA adapters (built on this config); from now on the base weights are frozen. */
@@ -370,6 +381,7 @@ export class GPT2 {
     const a = this.requireActs();
     const h = this.head;
     if (!h) throw new Error('headBackward before headForward');
+    if (this.inference) throw new Error('GPT2: headBackward on a model made with inference: true');
     const { n_embd: C, vocab_size: V } = this.config;
     const wte = paramView(this.params, modelParams(this.table).wte);
     // Frozen base (LoRA): wte gets no gradient.
@@ -412,6 +424,7 @@ export class GPT2 {
    */
   backward(): void {
     const a = this.requireActs();
+    if (this.inference) throw new Error('GPT2: backward() on a model made with inference: true');
     const { B, T } = a;
     const { n_embd: C, n_head: NH, n_layer } = this.config;
     const gpu = this.gpu;
@@ -620,8 +633,15 @@ export class GPT2 {
       return b;
     };
     const BT = B * T;
+    // Backward's buffers; placeholders for a forward-only model.
+    const grad = (elems: number, label: string) => buf(this.inference ? 0 : elems, label);
     const layers: LayerActs[] = [];
     for (let l = 0; l < n_layer; l++) {
+      // Forward only: layer l reads layer l-1's residual3 before overwriting it, so one set serves all.
+      if (this.inference && l > 0) {
+        layers.push(layers[0]);
+        continue;
+      }
       layers.push({
         ln1: buf(BT * C, `h${l}.ln1`),
         ln1Mean: buf(BT, `h${l}.ln1_mean`),
@@ -650,15 +670,15 @@ export class GPT2 {
       lnfMean: buf(BT, 'lnf_mean'),
       lnfRstd: buf(BT, 'lnf_rstd'),
       proj: buf(BT * C, 'proj'),
-      dlnf: buf(BT * C, 'dlnf'),
-      dresidual: buf(BT * C, 'dresidual'),
-      dln: buf(BT * C, 'dln'),
-      datty: buf(BT * C, 'datty'),
-      dqkv: buf(BT * 3 * C, 'dqkv'),
-      dpreatt: buf(B * NH * T * T, 'dpreatt'),
-      dfchGelu: buf(BT * 4 * C, 'dfch_gelu'),
-      dfch: buf(BT * 4 * C, 'dfch'),
-      lnScratch: buf(layernormBackwardScratchBytes({ B, T, C }) / 4, 'ln_scratch'),
+      dlnf: grad(BT * C, 'dlnf'),
+      dresidual: grad(BT * C, 'dresidual'),
+      dln: grad(BT * C, 'dln'),
+      datty: grad(BT * C, 'datty'),
+      dqkv: grad(BT * 3 * C, 'dqkv'),
+      dpreatt: grad(B * NH * T * T, 'dpreatt'),
+      dfchGelu: grad(BT * 4 * C, 'dfch_gelu'),
+      dfch: grad(BT * 4 * C, 'dfch'),
+      lnScratch: grad(layernormBackwardScratchBytes({ B, T, C }) / 4, 'ln_scratch'),
       lora: null,
       pass: EVAL_PASS,
       buckets: null,

@@ -10,6 +10,8 @@
  *          ln_2.weight/bias (C)   mlp.c_fc.weight (C, 4C) .bias (4C)      mlp.c_proj.weight (4C, C) .bias (C)
  *   ln_f.weight/bias (C)
  *   optional TRL value head: v_head.summary.weight (1, C) .bias (1)   (nn.Linear(C, 1))
+ *   optional reward-model score head: score.weight (1, C)   (GPT2ForSequenceClassification's
+ *     nn.Linear(C, num_labels = 1, bias=False))
  *
  * Every offset is a multiple of PARAM_ALIGN elements (256 bytes, WebGPU's
  * minStorageBufferOffsetAlignment), so each tensor can be bound as a View of the block; the gaps
@@ -38,6 +40,8 @@ export interface ParamTable {
   total: number;
   /** Whether the TRL value head (v_head.summary.*) is part of the block. */
   valueHead: boolean;
+  /** Whether the sequence-classification score head (score.weight) is part of the block. */
+  scoreHead: boolean;
 }
 
 /** llm.c's short names for one block's tensors. */
@@ -70,8 +74,18 @@ export type ModelParamName = keyof typeof MODEL_PARAMS;
 export const VALUE_HEAD_PARAMS = { vw: 'v_head.summary.weight', vb: 'v_head.summary.bias' } as const;
 export type ValueHeadParamName = keyof typeof VALUE_HEAD_PARAMS;
 
+/** GPT2ForSequenceClassification's head; its name carries no `transformer.` prefix in the file either. */
+export const SCORE_HEAD_PARAM = 'score.weight';
+
+export interface HeadOptions {
+  /** Append TRL's v_head.summary (Linear(C, 1)) after ln_f. */
+  valueHead?: boolean;
+  /** Append score.weight (1, C) after ln_f (and the value head, when both). */
+  scoreHead?: boolean;
+}
+
 /** Names and shapes in named_parameters order. */
-function gpt2Shapes(cfg: GPT2Config, valueHead: boolean): [string, number[]][] {
+function gpt2Shapes(cfg: GPT2Config, valueHead: boolean, scoreHead: boolean): [string, number[]][] {
   const { vocab_size: V, n_positions: maxT, n_embd: C, n_layer: L } = cfg;
   const layerShapes: Record<LayerParamName, number[]> = {
     ln1w: [C],
@@ -98,6 +112,7 @@ function gpt2Shapes(cfg: GPT2Config, valueHead: boolean): [string, number[]][] {
   }
   shapes.push([MODEL_PARAMS.lnfw, [C]], [MODEL_PARAMS.lnfb, [C]]);
   if (valueHead) shapes.push([VALUE_HEAD_PARAMS.vw, [1, C]], [VALUE_HEAD_PARAMS.vb, [1]]);
+  if (scoreHead) shapes.push([SCORE_HEAD_PARAM, [1, C]]);
   return shapes;
 }
 
@@ -105,16 +120,23 @@ function alignElems(n: number): number {
   return Math.ceil(n / PARAM_ALIGN) * PARAM_ALIGN;
 }
 
-/** The table for a config; `valueHead` appends TRL's v_head.summary (Linear(C, 1)) after ln_f. */
-export function gpt2ParamTable(cfg: GPT2Config, { valueHead = false } = {}): ParamTable {
+/**
+ * The table for a config; `valueHead` appends TRL's v_head.summary (Linear(C, 1)) after ln_f,
+ * `scoreHead` the reward model's score.weight (1, C).
+ */
+export function gpt2ParamTable(
+  cfg: GPT2Config,
+  { valueHead = false, scoreHead = false }: HeadOptions = {},
+): ParamTable {
   const entries: ParamEntry[] = [];
   let offset = 0;
-  for (const [name, shape] of gpt2Shapes(cfg, valueHead)) {
+  for (const [name, shape] of gpt2Shapes(cfg, valueHead, scoreHead)) {
     const size = shape.reduce((a, b) => a * b, 1);
     entries.push({ name, shape, size, offset });
     offset = alignElems(offset + size);
   }
-  return { entries, byName: new Map(entries.map((e) => [e.name, e])), total: offset, valueHead };
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  return { entries, byName, total: offset, valueHead, scoreHead };
 }
 
 /** The entry for a Hugging Face name (no `transformer.` prefix); throws naming it when absent. */
@@ -143,6 +165,11 @@ export function modelParams(table: ParamTable): Record<ModelParamName, ParamEntr
 /** vw (1, C), vb (1); throws when the table was built without the value head. */
 export function valueHeadParams(table: ParamTable): Record<ValueHeadParamName, ParamEntry> {
   return { vw: paramEntry(table, VALUE_HEAD_PARAMS.vw), vb: paramEntry(table, VALUE_HEAD_PARAMS.vb) };
+}
+
+/** score.weight (1, C); throws when the table was built without the score head. */
+export function scoreHeadParam(table: ParamTable): ParamEntry {
+  return paramEntry(table, SCORE_HEAD_PARAM);
 }
 
 /** The entry's elements inside a CPU block laid out by the table (a view, not a copy). */

@@ -8,7 +8,7 @@
  * `builtins.eval` or a foreign class, is refused by name before it could be "called". Nothing here
  * executes code from the file: REDUCE dispatches only to the few functions implemented below.
  */
-import { unzipSync } from 'fflate';
+import { unzipSync, type UnzipFileInfo } from 'fflate';
 import { DTYPE_BYTES, shapeSize, type DType, type TensorMap, type TensorRef } from './safetensors.ts';
 
 export class PytorchBinError extends Error {
@@ -67,9 +67,49 @@ function startsWith(bytes: Uint8Array, magic: number[]): boolean {
   return bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b);
 }
 
-/** Whether the bytes look like torch.save output (zip or legacy), as opposed to safetensors. */
+/**
+ * A pickle on its own (pickle.dump / torch.save(..., _use_new_zipfile_serialization=False) of
+ * something else): PROTO 2-5 first. A safetensors file can start with the same two bytes (a header
+ * length of 0x..0280), but its byte 8 is always the header's '{'.
+ */
+function isRawPickle(bytes: Uint8Array): boolean {
+  return bytes.length > 8 && bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5 && bytes[8] !== 0x7b;
+}
+
+/** Whether the bytes look like torch.save output (zip, legacy or a raw pickle), not safetensors. */
 export function isPytorchFile(bytes: Uint8Array): boolean {
-  return startsWith(bytes, ZIP_MAGIC) || startsWith(bytes, LEGACY_MAGIC);
+  return startsWith(bytes, ZIP_MAGIC) || startsWith(bytes, LEGACY_MAGIC) || isRawPickle(bytes);
+}
+
+/** data.pkl of a state dict is a few hundred bytes per tensor; a larger one is not a model's. */
+const MAX_PICKLE_BYTES = 64 << 20;
+/**
+ * Largest storage read. GPT-2 XL's largest tensor, wte, is 50257 x 1600 x 4 B = 0.32 GB in F32, and a
+ * WebGPU storage binding is at most 2 GiB on the GPUs seen (H200: 2 GiB).
+ */
+export const MAX_STORAGE_BYTES = 1 << 30;
+
+/**
+ * The archive's entries as its central directory declares them, read without inflating anything
+ * (fflate's filter sees each entry's declared sizes and is told to skip it).
+ */
+function zipDirectory(bytes: Uint8Array): Map<string, UnzipFileInfo> {
+  const infos = new Map<string, UnzipFileInfo>();
+  try {
+    unzipSync(bytes, { filter: (f) => (infos.set(f.name, f), false) });
+  } catch (e) {
+    throw new PytorchBinError(`bad zip archive (${(e as Error).message})`);
+  }
+  return infos;
+}
+
+/** Inflates only the named entries, each already checked against its expected size. */
+function unzipSome(bytes: Uint8Array, names: Set<string>): Record<string, Uint8Array> {
+  try {
+    return unzipSync(bytes, { filter: (f) => names.has(f.name) });
+  } catch (e) {
+    throw new PytorchBinError(`bad zip archive (${(e as Error).message})`);
+  }
 }
 
 /** The tensors of a torch.save'd state dict, as the safetensors reader gives them. */
@@ -80,35 +120,66 @@ export function readPytorchBin(bytes: Uint8Array): TensorMap {
         '(load it in PyTorch and save_pretrained with safe_serialization=True)',
     );
   }
-  if (!startsWith(bytes, ZIP_MAGIC)) throw new PytorchBinError('not a zip archive (torch.save format)');
-  let files: Record<string, Uint8Array>;
-  try {
-    files = unzipSync(bytes);
-  } catch (e) {
-    throw new PytorchBinError(`bad zip archive (${(e as Error).message})`);
+  if (isRawPickle(bytes)) {
+    throw new PytorchBinError(
+      'a raw pickle, not a zip torch.save file; save the state dict with torch.save (PyTorch >= 1.6) ' +
+        'or as model.safetensors',
+    );
   }
-  const pkls = Object.keys(files).filter((n) => /^[^/]+\/data\.pkl$/.test(n));
+  if (!startsWith(bytes, ZIP_MAGIC)) throw new PytorchBinError('not a zip archive (torch.save format)');
+  // Sizes come from the zip directory and are checked against the pickle's storages before any
+  // storage is inflated: a small archive may declare gigabytes (a zip bomb).
+  const dir = zipDirectory(bytes);
+  const pkls = [...dir.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pkls.length !== 1)
     throw new PytorchBinError(`expected one <root>/data.pkl in the archive, found ${pkls.length}`);
   const root = pkls[0].slice(0, -'data.pkl'.length);
-  const order = files[root + 'byteorder'];
+  const pklSize = (dir.get(pkls[0]) as UnzipFileInfo).originalSize;
+  if (pklSize > MAX_PICKLE_BYTES)
+    throw new PytorchBinError(`data.pkl declares ${pklSize} bytes, over the ${MAX_PICKLE_BYTES}-byte limit`);
+  const head = unzipSome(bytes, new Set([pkls[0], root + 'byteorder']));
+  const order = head[root + 'byteorder'];
   if (order && new TextDecoder().decode(order) !== 'little')
     throw new PytorchBinError('big-endian storages are not supported');
-  const top = unpickle(files[pkls[0]]);
+  const top = unpickle(head[pkls[0]]);
   if (!(top instanceof Dict)) throw new PytorchBinError('data.pkl does not hold a state dict');
-  const tensors: TensorMap = new Map();
+  const entries: [string, Tensor][] = [];
   for (const [name, v] of top.map) {
     if (typeof name !== 'string' || !(v instanceof Tensor)) {
       throw new PytorchBinError(`state dict entry ${JSON.stringify(name)} is not a tensor`);
     }
-    const data = files[`${root}data/${v.storage.key}`];
-    if (!data)
-      throw new PytorchBinError(
-        `tensor "${name}": storage data/${v.storage.key} is missing from the archive`,
-      );
-    tensors.set(name, materialize(name, v, data));
+    entries.push([name, v]);
+  }
+  const wanted = new Set(entries.map(([name, v]) => checkStorageEntry(name, v.storage, dir, root)));
+  const files = unzipSome(bytes, wanted);
+  const tensors: TensorMap = new Map();
+  for (const [name, v] of entries) {
+    tensors.set(name, materialize(name, v, files[`${root}data/${v.storage.key}`]));
   }
   return tensors;
+}
+
+/** The entry name of a tensor's storage, once its declared sizes match numel x item bytes. */
+function checkStorageEntry(name: string, s: Storage, dir: Map<string, UnzipFileInfo>, root: string): string {
+  const entry = `${root}data/${s.key}`;
+  const info = dir.get(entry);
+  if (!info) throw new PytorchBinError(`tensor "${name}": storage data/${s.key} is missing from the archive`);
+  const item = DTYPE_BYTES[s.dtype];
+  const want = s.numel * item;
+  const nothing = `(data/${s.key}, as the zip directory declares it; nothing was inflated)`;
+  if (info.originalSize !== want)
+    throw new PytorchBinError(
+      `tensor "${name}": storage has ${info.originalSize} bytes, expected ${s.numel} x ${item} ${nothing}`,
+    );
+  if (want > MAX_STORAGE_BYTES)
+    throw new PytorchBinError(
+      `tensor "${name}": storage of ${want} bytes is over the ${MAX_STORAGE_BYTES}-byte limit ${nothing}`,
+    );
+  if (info.compression === 0 && info.size !== info.originalSize)
+    throw new PytorchBinError(
+      `tensor "${name}": stored entry data/${s.key} has ${info.size} bytes, declares ${info.originalSize}`,
+    );
+  return entry;
 }
 
 /** The tensor's elements as contiguous row-major bytes: a view of the storage, or a gathered copy. */

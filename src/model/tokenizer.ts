@@ -16,6 +16,7 @@
  */
 import r50kRanks from 'gpt-tokenizer/bpeRanks/r50k_base';
 import { encode as bpeEncode } from 'gpt-tokenizer/encoding/gpt2';
+import { R50K_TOKEN_SPLIT_REGEX } from 'gpt-tokenizer/encodingParams/constants';
 
 export const EOS_TOKEN = '<|endoftext|>';
 export const EOS_TOKEN_ID = 50256;
@@ -33,6 +34,69 @@ export function encode(text: string): number[] {
     if (part) for (const id of bpeEncode(part, NO_SPECIAL)) ids.push(id);
   });
   return ids;
+}
+
+/** GPT-2's pre-tokenizer (encoder.py's pattern, the one `encode` uses), as a fresh regex object. */
+const PRE_TOKEN = new RegExp(R50K_TOKEN_SPLIT_REGEX.source, 'gu');
+
+export interface PrefixOptions {
+  /**
+   * Longest pre-token (a run such as ` word`, `12345`, `!!!`) encoded whole; a longer one is encoded
+   * from its first `maxRun` characters. Default max(1024, 128 n).
+   */
+  maxRun?: number;
+}
+
+/**
+ * The first `n` ids of encode(text), reading only a bounded prefix of `text` (byte-level BPE is
+ * quadratic in a pre-token's length; a 50 MB line without whitespace is one pre-token).
+ *
+ * GPT-2 runs BPE on each pre-token separately, and a pre-token that ends before a cut of the text is
+ * the same pre-token with or without what follows (the pattern looks one character ahead). So the
+ * text is cut at a window of w characters, its pre-tokens are encoded one by one, and those within
+ * 16 characters of the cut (room for a cut "<|endoftext|>" and the look-ahead) are not trusted: the
+ * window grows (x4) until the trusted ones give n ids. The result then equals encode(text).slice(0, n)
+ * exactly, with one bounded exception: a pre-token longer than maxRun contributes the ids of its
+ * first maxRun characters (BPE merges are local, so these are its first ids unless a chain of
+ * competing merges crosses maxRun characters).
+ */
+export function encodePrefix(
+  text: string,
+  n: number,
+  { maxRun = Math.max(1024, 128 * n) }: PrefixOptions = {},
+): number[] {
+  if (n <= 0) return [];
+  for (let w = 2 * maxRun + 16; ; w *= 4) {
+    if (w >= text.length) return encode(text).slice(0, n);
+    // Do not split a surrogate pair.
+    const cut = text.charCodeAt(w - 1) >= 0xd800 && text.charCodeAt(w - 1) <= 0xdbff ? w - 1 : w;
+    const ids = prefixIds(text.slice(0, cut), n, maxRun);
+    if (ids.length >= n) return ids.slice(0, n);
+  }
+}
+
+/** Ids of the trusted pre-tokens of `window` (see encodePrefix), stopping once there are n. */
+function prefixIds(window: string, n: number, maxRun: number): number[] {
+  const ids: number[] = [];
+  const trusted = window.length - 16;
+  let start = 0;
+  for (let at = window.indexOf(EOS_TOKEN); ; at = window.indexOf(EOS_TOKEN, start)) {
+    const end = at < 0 ? window.length : at;
+    for (const m of window.slice(start, end).matchAll(PRE_TOKEN)) {
+      const piece = m[0];
+      if (piece.length > maxRun) {
+        for (const id of bpeEncode(piece.slice(0, maxRun), NO_SPECIAL)) ids.push(id);
+        return ids;
+      }
+      if (start + m.index + piece.length > trusted) return ids;
+      for (const id of bpeEncode(piece, NO_SPECIAL)) ids.push(id);
+      if (ids.length >= n) return ids;
+    }
+    if (at < 0) return ids;
+    if (at + EOS_TOKEN.length > trusted) return ids;
+    ids.push(EOS_TOKEN_ID);
+    start = at + EOS_TOKEN.length;
+  }
 }
 
 let bytesById: Uint8Array[] | null = null;

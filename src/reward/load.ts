@@ -10,6 +10,7 @@ import { downloadBytes, type DownloadProgress, type FetchLike } from '../data/do
 import type { Gpu } from '../gpu/gpu.ts';
 import { fileUrl, MODEL_CACHE_NAME } from '../model/hub.ts';
 import { loadDistilBertReward, type DistilBertRewardOptions } from './distilbert-webgpu.ts';
+import { loadGPT2Reward } from './gpt2-webgpu.ts';
 import { loadOnnxReward, type OnnxRewardOptions } from './onnx.ts';
 import { describeSource, rewardPathFor, type RewardPath, type RewardSource } from './source.ts';
 import type { RewardModel } from './types.ts';
@@ -140,9 +141,25 @@ export async function loadReward(
 
   const gpuOpt = options.gpu;
   if (!gpuOpt)
-    throw new Error(`${where} holds DistilBERT weights for our WebGPU kernels, but no GPU was given`);
+    throw new Error(
+      `${where} holds ${path.kind === 'gpt2-webgpu' ? 'GPT-2' : 'DistilBERT'} weights for our WebGPU kernels, but no GPU was given`,
+    );
   const weights = await folder.read(path.file);
   if (!weights) throw new Error(`${where}: ${path.file} could not be read`);
+  if (path.kind === 'gpt2-webgpu') {
+    const gpu = typeof gpuOpt === 'function' ? await gpuOpt() : gpuOpt;
+    const files = new Map([
+      ['config.json', configBytes!],
+      [path.file, weights],
+    ]);
+    try {
+      return Object.assign(loadGPT2Reward(gpu, files), { path });
+    } catch (e) {
+      throw new Error(`cannot load the GPT-2 reward model from ${where}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+  }
   const text = async (file: string) => {
     const bytes = await folder.read(file);
     return bytes ? decoder.decode(bytes) : null;

@@ -29,10 +29,13 @@ export function describeSource(source: RewardSource): string {
  * The engine path a folder needs:
  * - onnx: an ONNX export in transformers.js' layout, run by onnxruntime (any text classifier);
  *   `file` is the graph to load, `dtype` the transformers.js dtype that selects it;
- * - distilbert-webgpu: DistilBERT weights (safetensors or PyTorch) for our own WebGPU kernels.
+ * - distilbert-webgpu: DistilBERT weights (safetensors or PyTorch) for our own WebGPU kernels;
+ * - gpt2-webgpu: a GPT-2 reward model (GPT2ForSequenceClassification, one label) on our kernels.
  */
 export type RewardPath =
-  { kind: 'onnx'; file: string; dtype: 'fp32' | 'q8' } | { kind: 'distilbert-webgpu'; file: string };
+  | { kind: 'onnx'; file: string; dtype: 'fp32' | 'q8' }
+  | { kind: 'distilbert-webgpu'; file: string }
+  | { kind: 'gpt2-webgpu'; file: string };
 
 /** The ONNX graphs we can load, in order of preference, and the dtype that names each. */
 const ONNX_FILES: { file: string; dtype: 'fp32' | 'q8' }[] = [
@@ -51,10 +54,11 @@ export function rewardPathFor(files: string[], config: { model_type?: string } |
   for (const o of ONNX_FILES) if (have.has(o.file)) return { kind: 'onnx', ...o };
   const weights = WEIGHT_FILES.find((f) => have.has(f));
   if (weights && config?.model_type === 'distilbert') return { kind: 'distilbert-webgpu', file: weights };
+  if (weights && config?.model_type === 'gpt2') return { kind: 'gpt2-webgpu', file: weights };
   if (weights) {
     throw new Error(
       `the folder has ${weights} for model_type '${config?.model_type ?? '(no config.json)'}' but no ONNX export; ` +
-        `only DistilBERT weights run without ONNX (add ${ONNX_FILES[0].file}, e.g. with optimum's exporter)`,
+        `only DistilBERT and GPT-2 reward-model weights run without ONNX (add ${ONNX_FILES[0].file}, e.g. with optimum's exporter)`,
     );
   }
   throw new Error(

@@ -78,3 +78,21 @@ export function sentimentReward(model: RewardModel, target: SentimentTarget): Se
   Object.defineProperty(score, 'target', { get: () => current, enumerable: true });
   return Object.assign(score, { setTarget }) as SentimentReward;
 }
+
+/**
+ * The reward of a one-logit model (a GPT-2 reward model, TRL's RewardTrainer output): its logit as
+ * is. A sentiment target does not apply to it.
+ */
+export function scalarReward(model: RewardModel): (texts: string[]) => Promise<number[]> {
+  if (model.labels.length !== 1) {
+    throw new Error(
+      `a scalar reward needs a one-logit model; this one has labels ${model.labels.join(', ')}`,
+    );
+  }
+  return async (texts) => {
+    const logits = await model.logits(texts);
+    if (logits.length !== texts.length)
+      throw new Error(`reward model returned ${logits.length} scores for ${texts.length} texts`);
+    return Array.from(logits);
+  };
+}

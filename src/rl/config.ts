@@ -181,6 +181,190 @@ export function validatePPOConfig(
   return c;
 }
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Parsing from text (the CLI's options, the studio's form and page link)                           */
+
+export type ConfigKey = keyof PPOConfig;
+/** Every PPOConfig field, in TRL's order. */
+export const CONFIG_KEYS = Object.keys(TRL_DEFAULTS) as ConfigKey[];
+
+/** How a field is typed as text: by its TRL default's type; max_grad_norm and score_clip also take none. */
+export type FieldKind = 'integer' | 'number' | 'boolean' | 'choice' | 'number-or-none';
+
+const INTEGER_KEYS = new Set<ConfigKey>([
+  'seed',
+  'steps',
+  'batch_size',
+  'mini_batch_size',
+  'gradient_accumulation_steps',
+  'ppo_epochs',
+]);
+
+export function fieldKind(key: ConfigKey): FieldKind {
+  const def = TRL_DEFAULTS[key];
+  if (def === null) return 'number-or-none';
+  if (typeof def === 'boolean') return 'boolean';
+  if (typeof def === 'string') return 'choice';
+  return INTEGER_KEYS.has(key) ? 'integer' : 'number';
+}
+
+/** Decimal numbers only: no hex (0x4), no empty string, no Infinity/NaN spelt out. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** A decimal number written as text, or null when it is not one. */
+export function parseDecimal(raw: string): number | null {
+  const t = raw.trim();
+  return DECIMAL.test(t) ? Number(t) : null;
+}
+
+/** One field's text as its type (not yet range-checked), or why it cannot be. */
+export function parseConfigField(key: ConfigKey, raw: string): { value: unknown } | { error: string } {
+  const t = raw.trim();
+  const kind = fieldKind(key);
+  if (kind === 'number-or-none' && (t === '' || t === 'none' || t === 'null')) return { value: null };
+  if (kind === 'boolean') {
+    if (t === 'true' || t === '1') return { value: true };
+    if (t === 'false' || t === '0') return { value: false };
+    return { error: `must be true or false, got "${raw}"` };
+  }
+  if (kind === 'choice') return { value: t };
+  if (t === '') return { error: 'is required' };
+  const x = parseDecimal(t);
+  if (x === null) return { error: `must be a number, got "${raw}"` };
+  return { value: x };
+}
+
+/** A problem with one field of a form or command line. */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+const BATCH_KEYS: ConfigKey[] = ['batch_size', 'mini_batch_size', 'gradient_accumulation_steps'];
+
+/**
+ * Batch sizes that make a lone field pass the cross-field check (batch_size a multiple of
+ * mini_batch_size * gradient_accumulation_steps), so that a field is judged on its own first.
+ */
+function batchProbe(key: ConfigKey, value: unknown): Partial<PPOConfig> {
+  if (!BATCH_KEYS.includes(key) || typeof value !== 'number') return {};
+  return {
+    batch_size: value,
+    mini_batch_size: key === 'mini_batch_size' ? value : 1,
+    gradient_accumulation_steps: key === 'gradient_accumulation_steps' ? value : 1,
+  };
+}
+
+/** "PPOConfig.batch_size: must be ..." -> "must be ...". */
+function stripField(e: PPOConfigError): string {
+  return e.message.replace(`PPOConfig.${e.field}: `, '');
+}
+
+/**
+ * A PPOConfig from text fields: `base` (TRL_DEFAULTS unless given) overridden by each field of `raw`.
+ * Returns the config, or one error per bad field (each judged alone), then the cross-field checks.
+ */
+export function parsePPOConfig(
+  raw: Partial<Record<string, string>>,
+  base: Readonly<PPOConfig> = TRL_DEFAULTS,
+): { config: PPOConfig | null; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  const values: Record<string, unknown> = { ...base };
+  for (const [key, text] of Object.entries(raw)) {
+    if (text === undefined) continue;
+    if (!(CONFIG_KEYS as string[]).includes(key)) {
+      errors.push({ field: key, message: 'not a PPOConfig field (TRL names are snake_case)' });
+      continue;
+    }
+    const k = key as ConfigKey;
+    const r = parseConfigField(k, text);
+    if ('error' in r) {
+      errors.push({ field: k, message: r.error });
+      continue;
+    }
+    try {
+      validatePPOConfig({ ...batchProbe(k, r.value), [k]: r.value });
+      values[k] = r.value;
+    } catch (e) {
+      errors.push({ field: k, message: e instanceof PPOConfigError ? stripField(e) : String(e) });
+    }
+  }
+  if (errors.length) return { config: null, errors };
+  try {
+    return { config: validatePPOConfig(values), errors };
+  } catch (e) {
+    if (!(e instanceof PPOConfigError)) throw e;
+    return { config: null, errors: [{ field: e.field, message: stripField(e) }] };
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Queries and responses, and the TRL sentiment preset                                               */
+
+/** Query and response lengths, as TRL's gpt2-sentiment example draws them, and the review filter. */
+export interface RolloutSpec {
+  /** Queries are the first k tokens of a prompt, k uniform in [query_min_tokens, query_max_tokens). */
+  query_min_tokens: number;
+  query_max_tokens: number;
+  /** Response lengths uniform in [response_min_length, response_max_length). */
+  response_min_length: number;
+  response_max_length: number;
+  /** Prompts are kept when longer than this many characters (TRL: len(review) > 200). */
+  min_prompt_chars: number;
+}
+
+export type RolloutKey = keyof RolloutSpec;
+export const ROLLOUT_KEYS: RolloutKey[] = [
+  'query_min_tokens',
+  'query_max_tokens',
+  'response_min_length',
+  'response_max_length',
+  'min_prompt_chars',
+];
+
+/** RolloutSpec from text fields over `base`, or one error per bad field. */
+export function parseRolloutSpec(
+  raw: Partial<Record<RolloutKey, string>>,
+  base: Readonly<RolloutSpec>,
+): { rollout: RolloutSpec | null; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  const r = { ...base };
+  for (const k of ROLLOUT_KEYS) {
+    const text = raw[k];
+    if (text === undefined) continue;
+    const min = k === 'min_prompt_chars' ? 0 : 1;
+    const x = parseDecimal(text);
+    if (x === null || !Number.isSafeInteger(x) || x < min)
+      errors.push({ field: k, message: `must be an integer >= ${min}, got "${text}"` });
+    else r[k] = x;
+  }
+  if (errors.length) return { rollout: null, errors };
+  if (r.query_max_tokens <= r.query_min_tokens)
+    errors.push({ field: 'query_max_tokens', message: 'must exceed query_min_tokens (it is exclusive)' });
+  if (r.response_max_length <= r.response_min_length)
+    errors.push({
+      field: 'response_max_length',
+      message: 'must exceed response_min_length (it is exclusive)',
+    });
+  return errors.length ? { rollout: null, errors } : { rollout: r, errors };
+}
+
+/**
+ * TRL's gpt2-sentiment example (examples/scripts/ppo.py, 0.9.6): PPOConfig defaults, queries of
+ * LengthSampler(2, 8) tokens from reviews longer than 200 characters, responses of LengthSampler(4, 16).
+ */
+export const TRL_SENTIMENT: Readonly<{ config: Readonly<PPOConfig>; rollout: Readonly<RolloutSpec> }> =
+  Object.freeze({
+    config: TRL_DEFAULTS,
+    rollout: Object.freeze({
+      query_min_tokens: 2,
+      query_max_tokens: 8,
+      response_min_length: 4,
+      response_max_length: 16,
+      min_prompt_chars: 200,
+    }),
+  });
+
 /** Samples per optimiser step: mini_batch_size * gradient_accumulation_steps. */
 export function backwardBatchSize(
   c: Pick<PPOConfig, 'mini_batch_size' | 'gradient_accumulation_steps'>,

@@ -110,7 +110,8 @@ export class ReferenceModel {
     private readonly microBatch: number | null = null,
   ) {
     this.shared = !(source instanceof Float32Array);
-    this.net = source instanceof Float32Array ? new GPT2(gpu, config, source) : source.sharedWith;
+    this.net =
+      source instanceof Float32Array ? new GPT2(gpu, config, source, { inference: true }) : source.sharedWith;
   }
 
   async logprobs(batch: TokenRows): Promise<Float32Array> {

@@ -17,6 +17,7 @@ import { PolicyWithValueHead, ReferenceModel } from './policy.ts';
 import {
   PPOTrainer,
   TRL_SENTIMENT_ROLLOUT,
+  type TrainerState,
   type RewardFn,
   type RolloutSettings,
   type StepResult,
@@ -33,6 +34,9 @@ export interface SamplingSettings {
   topK: number;
   topP: number;
 }
+
+/** A second seed part that keeps compare's draws apart from training's. */
+const COMPARE_STREAM = 0xc0c0;
 
 export const TRL_SAMPLING: SamplingSettings = { temperature: 1, topK: 0, topP: 1 };
 
@@ -65,6 +69,13 @@ export function withValueHead(model: LoadedGPT2, seed: number): Float32Array {
     for (let i = 0; i < x.length; i++) x[i] = (rng() * 2 - 1) * bound;
   }
   return params;
+}
+
+/** A session's state besides its weights and Adam's: the trainer's and the sampler's stream position. */
+export interface SessionState {
+  trainer: TrainerState;
+  /** Generation calls made for training; call n samples with seed mixSeed(seed, n). */
+  sampleCalls: number;
 }
 
 export class TrainingSession {
@@ -116,6 +127,11 @@ export class TrainingSession {
     );
   }
 
+  /** Whether the policy trains LoRA adapters on a frozen base (checkpoints do not cover that yet). */
+  get lora(): boolean {
+    return Boolean(this.spec.lora);
+  }
+
   get step(): number {
     return this.trainer.stepCount;
   }
@@ -132,8 +148,8 @@ export class TrainingSession {
     prompt: number[],
     maxNewTokens: number,
   ): Promise<{ ref: Continuation; policy: Continuation }> {
-    const [refIds] = await this.sample(this.refGen, [prompt], maxNewTokens);
-    const [policyIds] = await this.sample(this.policyGen, [prompt], maxNewTokens);
+    const [refIds] = await this.sample(this.refGen, [prompt], maxNewTokens, 'compare');
+    const [policyIds] = await this.sample(this.policyGen, [prompt], maxNewTokens, 'compare');
     const texts = [refIds, policyIds].map((ids) => this.spec.decode(prompt) + this.spec.decode(ids));
     const [refScore, policyScore] = await this.spec.reward(texts);
     return {
@@ -173,15 +189,35 @@ export class TrainingSession {
     this.ref.dispose();
   }
 
-  private sampleCalls = 0;
+  captureState(): SessionState {
+    return { trainer: this.trainer.captureState(), sampleCalls: this.sampleCalls };
+  }
 
-  private async sample(gen: Generator, queries: number[][], maxNew: number): Promise<number[][]> {
+  restoreState(s: SessionState): void {
+    this.trainer.restoreState(s.trainer);
+    this.sampleCalls = s.sampleCalls;
+  }
+
+  private sampleCalls = 0;
+  private compareCalls = 0;
+
+  /** Training draws seeds (seed, n); compare draws (seed, COMPARE_STREAM, n), so it never shifts training's stream. */
+  private async sample(
+    gen: Generator,
+    queries: number[][],
+    maxNew: number,
+    stream: 'train' | 'compare' = 'train',
+  ): Promise<number[][]> {
+    const seed = this.spec.config.seed;
     const r = await gen.generate(queries, {
       maxNewTokens: maxNew,
       temperature: this.sampling.temperature,
       topK: this.sampling.topK,
       topP: this.sampling.topP,
-      seed: mixSeed(this.spec.config.seed, this.sampleCalls++),
+      seed:
+        stream === 'train'
+          ? mixSeed(seed, this.sampleCalls++)
+          : mixSeed(seed, COMPARE_STREAM, this.compareCalls++),
       // TRL's generate keeps a response up to and including its first EOS.
       stopAtEos: true,
     });

@@ -9,10 +9,10 @@
  * A NaN or Inf in a score, a loss or a gradient stops the step before the weights change.
  */
 import type { Gpu } from '../gpu/gpu.ts';
-import { mulberry32, randRange, shuffled, type Rng } from '../util/random.ts';
+import { mulberry32, randRange, shuffled, type StatefulRng } from '../util/random.ts';
 import { computeAdvantages } from './advantages.ts';
-import { type PPOConfig } from './config.ts';
-import { makeKLController, type KLController } from './kl-controller.ts';
+import { TRL_SENTIMENT, type PPOConfig, type RolloutSpec } from './config.ts';
+import { AdaptiveKLController, makeKLController, type KLController } from './kl-controller.ts';
 import { ppoLoss, ppoLossBackward } from './loss.ts';
 import { NonFiniteError, type ForwardOut, type PolicyWithValueHead, type ReferenceModel } from './policy.ts';
 import { computeRewards } from './rewards.ts';
@@ -33,11 +33,15 @@ export interface RolloutSettings {
   padId: number;
 }
 
-export const TRL_SENTIMENT_ROLLOUT: RolloutSettings = {
-  responseMinLength: 4,
-  responseMaxLength: 16,
-  padId: 50256,
-};
+/** GPT-2's EOS, which pads rows. */
+export const GPT2_PAD_ID = 50256;
+
+/** The trainer's rollout settings from a RolloutSpec (the query lengths belong to the prompt sampler). */
+export function rolloutSettings(spec: RolloutSpec, padId = GPT2_PAD_ID): RolloutSettings {
+  return { responseMinLength: spec.response_min_length, responseMaxLength: spec.response_max_length, padId };
+}
+
+export const TRL_SENTIMENT_ROLLOUT: RolloutSettings = rolloutSettings(TRL_SENTIMENT.rollout);
 
 export interface Sample {
   query: string;
@@ -66,10 +70,25 @@ function assertFinite(what: string, xs: ArrayLike<number>): void {
   }
 }
 
+/**
+ * What the next step depends on besides the weights and Adam's state: a checkpoint saves it, and a
+ * trainer restored from it continues the same stream of draws as one that never stopped.
+ */
+export interface TrainerState {
+  /** PPO steps done. */
+  step: number;
+  /** The KL controller's coefficient (adaptive control changes it every step). */
+  klCoef: number;
+  /** The mulberry32 state behind response lengths and minibatch order. */
+  rng: number;
+  /** RunningMoments of the scores (use_score_scaling). */
+  scoreMoments: { mean: number; std: number; var: number; count: number };
+}
+
 export class PPOTrainer {
   readonly kl: KLController;
   private readonly running = new RunningMoments();
-  private readonly rng: Rng;
+  private readonly rng: StatefulRng;
   stepCount = 0;
 
   constructor(
@@ -84,6 +103,27 @@ export class PPOTrainer {
     }
     this.kl = makeKLController(config);
     this.rng = mulberry32(config.seed);
+  }
+
+  captureState(): TrainerState {
+    const { mean, std, var: variance, count } = this.running;
+    return {
+      step: this.stepCount,
+      klCoef: this.kl.value,
+      rng: this.rng.state,
+      scoreMoments: { mean, std, var: variance, count },
+    };
+  }
+
+  restoreState(s: TrainerState): void {
+    if (this.kl instanceof AdaptiveKLController) this.kl.value = s.klCoef;
+    else if (s.klCoef !== this.kl.value)
+      throw new Error(
+        `the saved KL coefficient ${s.klCoef} differs from the fixed init_kl_coef ${this.kl.value}`,
+      );
+    this.stepCount = s.step;
+    this.rng.state = s.rng;
+    Object.assign(this.running, s.scoreMoments);
   }
 
   /** One PPO step on `queries` (batch_size token lists). */

@@ -5,20 +5,24 @@
  * Hyperparameters keep TRL 0.9.6 PPOConfig's names everywhere: in the form, in the link
  * (`?batch_size=16&learning_rate=3e-4`) and in RunSettings.config (validated by validatePPOConfig).
  */
-import type { LocalFiles, PromptsSpec, RewardEngine, RolloutSpec, RunSettings } from '../protocol.ts';
+import type { LocalFiles, PromptsSpec, RewardEngine, RunSettings } from '../protocol.ts';
 import type { SentimentTarget } from '../reward/types.ts';
-import { PPOConfigError, TRL_DEFAULTS, validatePPOConfig, type PPOConfig } from '../rl/config.ts';
+import {
+  CONFIG_KEYS,
+  ROLLOUT_KEYS,
+  TRL_DEFAULTS,
+  TRL_SENTIMENT,
+  parseDecimal,
+  parsePPOConfig,
+  parseRolloutSpec,
+  type ConfigKey,
+  type FieldError,
+  type PPOConfig,
+  type RolloutKey,
+  type RolloutSpec,
+} from '../rl/config.ts';
 
-export type ConfigKey = keyof PPOConfig;
-export const CONFIG_KEYS = Object.keys(TRL_DEFAULTS) as ConfigKey[];
-export type RolloutKey = keyof RolloutSpec;
-export const ROLLOUT_KEYS: RolloutKey[] = [
-  'query_min_tokens',
-  'query_max_tokens',
-  'response_min_length',
-  'response_max_length',
-  'min_prompt_chars',
-];
+export { CONFIG_KEYS, ROLLOUT_KEYS, type ConfigKey, type FieldError, type RolloutKey };
 
 export type SourceKind = 'hub' | 'url' | 'files';
 
@@ -52,17 +56,9 @@ export interface SettingsDraft {
   checkpoint_every: string;
 }
 
-/** TRL's gpt2-sentiment example: LengthSampler(2, 8) queries, LengthSampler(4, 16) responses. */
-const TRL_ROLLOUT: RolloutSpec = {
-  query_min_tokens: 2,
-  query_max_tokens: 8,
-  response_min_length: 4,
-  response_max_length: 16,
-  min_prompt_chars: 200,
-};
-
 const text = (v: unknown) => (v === null ? 'none' : String(v));
-const configText = (c: PPOConfig) =>
+/** A PPOConfig as the form's text. */
+export const configText = (c: Readonly<PPOConfig>) =>
   Object.fromEntries(CONFIG_KEYS.map((k) => [k, text(c[k])])) as Record<ConfigKey, string>;
 const rolloutText = (r: RolloutSpec) =>
   Object.fromEntries(ROLLOUT_KEYS.map((k) => [k, text(r[k])])) as Record<RolloutKey, string>;
@@ -100,7 +96,7 @@ export const PRESETS: Record<PresetId, Preset> = {
         learning_rate: 3e-4,
         steps: 1600,
       }),
-      rollout: rolloutText({ ...TRL_ROLLOUT, min_prompt_chars: 0 }),
+      rollout: rolloutText({ ...TRL_SENTIMENT.rollout, min_prompt_chars: 0 }),
       checkpoint_every: '10',
     }),
   },
@@ -114,8 +110,8 @@ export const PRESETS: Record<PresetId, Preset> = {
       reward: hub('lvwerra/distilbert-imdb'),
       rewardEngine: 'auto',
       prompts: { kind: 'imdb', url: '', file: null },
-      config: configText(TRL_DEFAULTS),
-      rollout: rolloutText(TRL_ROLLOUT),
+      config: configText(TRL_SENTIMENT.config),
+      rollout: rolloutText(TRL_SENTIMENT.rollout),
       checkpoint_every: '10',
     }),
   },
@@ -215,34 +211,9 @@ export function settingsFromLink(search: string, base: string): LinkSettings {
 /* ------------------------------------------------------------------------------------------------ */
 /* Validation                                                                                        */
 
-export interface FieldError {
-  /** A ConfigKey, a RolloutKey, 'policy', 'reward', 'prompts' or 'checkpoint_every'. */
-  field: string;
-  message: string;
-}
-
-const NULLABLE = new Set(CONFIG_KEYS.filter((k) => TRL_DEFAULTS[k] === null));
-
-/** The text of a field as the type of its TRL default, or why it cannot be. */
-function parseConfigField(key: ConfigKey, raw: string): { value: unknown } | { error: string } {
-  const t = raw.trim();
-  const def = TRL_DEFAULTS[key];
-  if (NULLABLE.has(key) && (t === '' || t === 'none' || t === 'null')) return { value: null };
-  if (typeof def === 'boolean') {
-    if (t === 'true' || t === '1') return { value: true };
-    if (t === 'false' || t === '0') return { value: false };
-    return { error: `must be true or false, got "${raw}"` };
-  }
-  if (key === 'kl_penalty') return { value: t };
-  if (t === '') return { error: 'is required' };
-  const x = Number(t);
-  if (Number.isNaN(x)) return { error: `must be a number, got "${raw}"` };
-  return { value: x };
-}
-
 function intField(field: string, raw: string, min: number, errors: FieldError[]): number {
-  const x = Number(raw.trim());
-  if (raw.trim() === '' || !Number.isInteger(x) || x < min) {
+  const x = parseDecimal(raw) ?? NaN;
+  if (!Number.isSafeInteger(x) || x < min) {
     errors.push({ field, message: `must be an integer >= ${min}, got "${raw}"` });
   }
   return x;
@@ -301,51 +272,7 @@ export function resolveConfig(draft: Record<ConfigKey, string>): {
   config: PPOConfig | null;
   errors: FieldError[];
 } {
-  const errors: FieldError[] = [];
-  const values: Record<string, unknown> = {};
-  for (const key of CONFIG_KEYS) {
-    const r = parseConfigField(key, draft[key]);
-    if ('error' in r) {
-      errors.push({ field: key, message: r.error });
-      continue;
-    }
-    try {
-      validatePPOConfig({ ...batchProbe(key, r.value), [key]: r.value });
-      values[key] = r.value;
-    } catch (e) {
-      errors.push({ field: key, message: e instanceof PPOConfigError ? stripField(e) : String(e) });
-    }
-  }
-  if (errors.length) return { config: null, errors };
-  try {
-    return { config: validatePPOConfig(values), errors };
-  } catch (e) {
-    const field = e instanceof PPOConfigError ? e.field : 'config';
-    return {
-      config: null,
-      errors: [{ field, message: e instanceof PPOConfigError ? stripField(e) : String(e) }],
-    };
-  }
-}
-
-const BATCH_KEYS: ConfigKey[] = ['batch_size', 'mini_batch_size', 'gradient_accumulation_steps'];
-
-/**
- * Batch sizes that make a lone field pass the cross-field check (batch_size a multiple of
- * mini_batch_size * gradient_accumulation_steps), so that a field is judged on its own first.
- */
-function batchProbe(key: ConfigKey, value: unknown): Partial<PPOConfig> {
-  if (!BATCH_KEYS.includes(key) || typeof value !== 'number') return {};
-  return {
-    batch_size: value,
-    mini_batch_size: key === 'mini_batch_size' ? value : 1,
-    gradient_accumulation_steps: key === 'gradient_accumulation_steps' ? value : 1,
-  };
-}
-
-/** "PPOConfig.batch_size: must be ..." -> "must be ...". */
-function stripField(e: PPOConfigError): string {
-  return e.message.replace(`PPOConfig.${e.field}: `, '');
+  return parsePPOConfig(draft);
 }
 
 /** RunSettings from a draft, or every problem with it. */
@@ -360,17 +287,11 @@ export function resolveSettings(d: SettingsDraft): { settings: RunSettings | nul
   const policy = resolveSource('policy', d.policy, errors);
   const reward = resolveSource('reward', d.reward, errors);
   const prompts = resolvePrompts(d.prompts, errors);
-  const r = {} as RolloutSpec;
-  for (const k of ROLLOUT_KEYS) r[k] = intField(k, d.rollout[k], k === 'min_prompt_chars' ? 0 : 1, errors);
-  if (r.query_max_tokens <= r.query_min_tokens)
-    errors.push({ field: 'query_max_tokens', message: 'must exceed query_min_tokens (it is exclusive)' });
-  if (r.response_max_length <= r.response_min_length)
-    errors.push({
-      field: 'response_max_length',
-      message: 'must exceed response_min_length (it is exclusive)',
-    });
+  const rolloutResult = parseRolloutSpec(d.rollout, TRL_SENTIMENT.rollout);
+  errors.push(...rolloutResult.errors);
+  const r: RolloutSpec | null = rolloutResult.rollout;
   const checkpointEvery = intField('checkpoint_every', d.checkpoint_every, 0, errors);
-  if (errors.length || !config || !policy || !reward || !prompts) return { settings: null, errors };
+  if (errors.length || !config || !r || !policy || !reward || !prompts) return { settings: null, errors };
   return {
     settings: {
       policy: policy.kind === 'url' ? { kind: 'url', base: policy.href } : policy,

@@ -1,10 +1,11 @@
 import { useMemo } from 'react';
-import { TRL_DEFAULTS, totalPpoEpochs } from '../rl/config.ts';
+import { TRL_DEFAULTS, fieldKind, parseDecimal, totalPpoEpochs } from '../rl/config.ts';
 import { KL_PENALTIES } from '../rl/rewards.ts';
 import {
   CONFIG_KEYS,
   PRESETS,
   ROLLOUT_KEYS,
+  configText,
   resolveSettings,
   type ConfigKey,
   type PresetId,
@@ -12,6 +13,7 @@ import {
 } from '../store/settings.ts';
 import { useStudio } from '../store/store.ts';
 import { BoolField, HELP, TextField } from './fields.tsx';
+import { MemoryEstimate } from './MemoryEstimate.tsx';
 import { PromptsField, SourceField } from './SourceField.tsx';
 
 /** The hyperparameters most runs touch; the rest are under "More PPO settings". */
@@ -56,7 +58,7 @@ function ConfigFields({
     <div className="fields">
       {keys.map((k) => {
         const common = { name: k, value: draft.config[k], error: errors.get(k), linked: linked.has(k) };
-        if (typeof TRL_DEFAULTS[k] === 'boolean')
+        if (fieldKind(k) === 'boolean')
           return <BoolField key={k} {...common} onChange={(v) => setConfig(k, v)} />;
         if (k === 'kl_penalty') {
           return (
@@ -90,8 +92,8 @@ export function SettingsPanel() {
   const linked = useMemo(() => new Set(linkedList), [linkedList]);
   const busy = !['idle', 'stopped', 'finished', 'failed'].includes(phase);
   const setConfig = (k: ConfigKey, v: string) => setDraft({ config: { ...draft.config, [k]: v } });
-  const steps = Number(draft.config.steps);
-  const batch = Number(draft.config.batch_size);
+  const steps = parseDecimal(draft.config.steps) ?? 0;
+  const batch = parseDecimal(draft.config.batch_size) ?? 0;
   const ppoSteps = steps > 0 && batch > 0 ? totalPpoEpochs({ steps, batch_size: batch }) : null;
   const more = CONFIG_KEYS.filter((k) => !MAIN_KEYS.includes(k));
 
@@ -163,13 +165,7 @@ export function SettingsPanel() {
             <button
               type="button"
               className="link"
-              onClick={() =>
-                setDraft({
-                  config: Object.fromEntries(
-                    CONFIG_KEYS.map((k) => [k, String(TRL_DEFAULTS[k] ?? 'none')]),
-                  ) as SettingsDraft['config'],
-                })
-              }
+              onClick={() => setDraft({ config: configText(TRL_DEFAULTS) })}
             >
               TRL defaults
             </button>
@@ -213,6 +209,7 @@ export function SettingsPanel() {
             />
           </div>
         </fieldset>
+        <MemoryEstimate />
       </fieldset>
     </section>
   );

@@ -5,16 +5,30 @@
  */
 export type Rng = () => number;
 
-/** Uniform in [0, 1). */
-export function mulberry32(seed: number): Rng {
+/** A generator whose whole state is one uint32, readable and settable (checkpoints save it). */
+export interface StatefulRng extends Rng {
+  state: number;
+}
+
+/** Uniform in [0, 1). The state is the 32-bit counter `a`; setting it resumes the stream exactly. */
+export function mulberry32(seed: number): StatefulRng {
   let a = seed >>> 0;
-  return () => {
+  const next = (() => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  }) as StatefulRng;
+  Object.defineProperty(next, 'state', {
+    get: () => a,
+    set: (s: number) => {
+      if (!Number.isInteger(s) || s < 0 || s > 0xffffffff)
+        throw new RangeError(`mulberry32 state must be a uint32, got ${s}`);
+      a = s;
+    },
+  });
+  return next;
 }
 
 /** An integer in [lo, hi) (hi exclusive, like Python's randrange). */

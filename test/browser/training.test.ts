@@ -1,20 +1,19 @@
 /**
  * The studio end to end in headless Chromium on SwiftShader: the built app, tiny models served by
  * the test (e2e-fixtures.ts) and chosen through the page's link, PPO steps on the charts, a target
- * flip, pause and resume, the model download (parsed back), and resuming from the OPFS checkpoint
- * after a reload.
+ * flip, pause and resume, the model download (parsed back), an exact resume from the OPFS checkpoint
+ * after a reload, and a lost GPU device. Each test launches its own browser (a fresh profile, so its
+ * own OPFS): none depends on another's state or order. (A browser per test, not a context: the
+ * Chromium of @sparticuz/chromium runs --single-process, where closing a context ends the browser.)
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { afterEach, describe, expect, inject, test } from 'vitest';
 import { gpt2ParamTable } from '../../src/model/param-table.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { E2E_POLICY } from './e2e-fixtures.ts';
-
-/** The lead's built-in demo (public/models/mini-imdb/), served by every build. */
-const DEMO_FILE = 'public/models/mini-imdb/prompts.txt';
 
 let browser: Browser;
 let page: Page;
@@ -36,20 +35,29 @@ const LINK = new URLSearchParams({
 const stepOf = async () => Number(await page.getByTestId('step-counter').getAttribute('data-step'));
 const pointsOf = async (id: string) => Number(await page.getByTestId(id).getAttribute('data-points'));
 const phaseOf = async () => (await page.getByTestId('phase').textContent()) ?? '';
+const savedStepOf = async () =>
+  Number((await page.getByTestId('status-checkpoint').textContent())?.match(/step (\d+)/)?.[1] ?? -1);
 
-beforeAll(async () => {
+afterEach(async () => {
+  await browser?.close();
+});
+
+/** A fresh browser (its own profile and OPFS) on the studio with `link`'s settings. */
+async function openStudio(link: URLSearchParams = LINK): Promise<void> {
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') console.log(`[page ${m.type()}] ${m.text()}`);
   });
   page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
-  await page.goto(`${inject('baseURL')}?${LINK}`);
-});
+  await page.goto(`${inject('baseURL')}?${link}`);
+}
 
-afterAll(async () => {
-  await browser?.close();
-});
+async function startTraining(): Promise<void> {
+  const train = page.getByTestId('train');
+  await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
+  await train.click();
+}
 
 /** Fails fast with the studio's own error message when one appears. */
 async function noErrors(): Promise<void> {
@@ -69,8 +77,19 @@ async function waitForStep(atLeast: number, timeout = 100_000): Promise<number> 
   }
 }
 
+/** The metrics CSV the page downloads, as rows of column -> text. */
+async function downloadCsv(): Promise<Record<string, string>[]> {
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-csv').click()]);
+  const [header, ...lines] = readFileSync(await csv.path(), 'utf8')
+    .trim()
+    .split('\n');
+  const names = header.split(',');
+  return lines.map((l) => Object.fromEntries(l.split(',').map((x, i) => [names[i], x])));
+}
+
 describe('training in the studio', () => {
   test('the settings panel shows what the link set', async () => {
+    await openStudio();
     const note = page.getByTestId('link-settings');
     await note.waitFor({ timeout: 30_000 });
     const text = (await note.textContent()) ?? '';
@@ -81,12 +100,14 @@ describe('training in the studio', () => {
   });
 
   test('refuses bad hyperparameters with a message naming the problem', async () => {
+    await openStudio();
     const settings = page.getByTestId('settings');
     const field = (name: string) => settings.locator(`input[name="${name}"]`);
     const errorOf = (name: string) => settings.locator(`.field:has(input[name="${name}"]) .field-error`);
     const cases: [string, string, RegExp][] = [
       ['learning_rate', 'abc', /must be a number, got "abc"/],
       ['learning_rate', 'NaN', /must be a number, got "NaN"/],
+      ['batch_size', '0x4', /must be a number, got "0x4"/],
       ['cliprange', '-0.2', /must be a finite number in \(0, 1\), got -0.2/],
       ['ppo_epochs', '1.5', /must be an integer >= 1, got 1.5/],
       // validatePPOConfig's cross-field check (TRL's exact_div), reported on batch_size.
@@ -103,11 +124,10 @@ describe('training in the studio', () => {
     }
   });
 
-  test('trains, flips the target, pauses, resumes and downloads a model that parses', async () => {
+  test('trains, flips the target, pauses, resumes, downloads a model that parses, compares', async () => {
+    await openStudio();
     const t0 = Date.now();
-    const train = page.getByTestId('train');
-    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
-    await train.click();
+    await startTraining();
 
     // At least 3 PPO steps, each on the step counter and on every chart.
     await waitForStep(3);
@@ -132,17 +152,24 @@ describe('training in the studio', () => {
       .poll(() => page.getByTestId('samples').locator('h2').textContent())
       .toContain('rewarded for negative');
 
-    // Pause (Space on the focused button): the step in flight finishes, then no step follows until Resume.
+    // Pause (Space on the focused button): the step in flight finishes, and the worker says how many
+    // steps it has done. Every one of them has reached the page, and after Resume the next step is
+    // exactly the following index: no step ran while paused (the counter is the last step index + 1,
+    // and the charts hold one point per step report).
     await page.getByTestId('pause').focus();
     await page.keyboard.press('Space');
     await expect.poll(phaseOf, { timeout: 60_000 }).toBe('paused');
-    const paused = await stepOf();
-    await page.waitForTimeout(1500);
+    const detail = (await page.locator('.run-detail').textContent()) ?? '';
+    const paused = Number(detail.match(/paused after (\d+) PPO steps/)?.[1]);
+    expect(paused).toBeGreaterThanOrEqual(flipped + 2);
     expect(await stepOf()).toBe(paused);
+    expect(await pointsOf('chart-reward')).toBe(paused);
     expect(await page.getByTestId('pause').textContent()).toBe('Resume');
     await page.keyboard.press('Space');
     await expect.poll(phaseOf).toBe('training');
     await waitForStep(paused + 1);
+    expect(await pointsOf('chart-reward')).toBe(await stepOf());
+    expect((await downloadCsv()).slice(paused, paused + 1).map((r) => r.step)).toEqual([String(paused)]);
 
     await page.getByTestId('stop').click();
     await expect.poll(phaseOf, { timeout: 60_000 }).toBe('stopped');
@@ -174,14 +201,8 @@ describe('training in the studio', () => {
     expect(tensors.get('v_head.summary.weight')?.shape).toEqual([1, 16]);
 
     // The metrics as CSV: a header of TRL stat names, one row per PPO step.
-    const [csv] = await Promise.all([
-      page.waitForEvent('download'),
-      page.getByTestId('download-csv').click(),
-    ]);
-    const lines = readFileSync(await csv.path(), 'utf8')
-      .trim()
-      .split('\n');
-    expect(lines[0].split(',').slice(0, 7)).toEqual([
+    const rows = await downloadCsv();
+    expect(Object.keys(rows[0]).slice(0, 7)).toEqual([
       'step',
       'target',
       'step_seconds',
@@ -190,7 +211,7 @@ describe('training in the studio', () => {
       'env/reward_mean',
       'env/reward_std',
     ]);
-    expect(lines.length - 1).toBe(await stepOf());
+    expect(rows.map((r) => Number(r.step))).toEqual(Array.from({ length: await stepOf() }, (_, i) => i));
 
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/studio-training.png' });
@@ -201,56 +222,74 @@ describe('training in the studio', () => {
       [1280, 800],
     ]) {
       await page.setViewportSize({ width, height });
-      await page.waitForTimeout(300); // ResponsiveContainer re-measures on resize
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-      expect(overflow, `horizontal overflow at ${width}x${height}`).toBeLessThanOrEqual(0);
+      // ResponsiveContainer re-measures after a resize: wait until the layout fits, or fail.
+      await expect
+        .poll(() => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth), {
+          message: `horizontal overflow at ${width}x${height}`,
+          timeout: 10_000,
+        })
+        .toBeLessThanOrEqual(0);
       if (width === 1920) await page.screenshot({ path: 'test-results/studio-training-1920.png' });
     }
-    console.log(
-      `[e2e] trained, flipped, paused, resumed, downloaded in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
-    );
-  });
 
-  test('compares the reference and the policy on a typed prompt', async () => {
+    // Compare: a typed prompt continued by the frozen reference and by the trained policy.
     await page.getByTestId('compare').locator('input').first().fill('The film was');
     await page.getByTestId('compare-run').click();
     const result = page.getByTestId('compare-result');
     await result.waitFor({ timeout: 60_000 });
     expect(await result.textContent()).toMatch(/Reference \(start\).*negative reward.*Policy \(step \d+\)/s);
-  });
+    console.log(
+      `[e2e] trained, flipped, paused, resumed, downloaded, compared in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+  }, 300_000);
 
-  test('after a reload, offers the OPFS checkpoint and resumes from it', async () => {
-    const stopped = await stepOf();
-    // The stop's checkpoint is written after the run stops.
-    await expect
-      .poll(() => page.getByTestId('status-checkpoint').textContent(), { timeout: 30_000 })
-      .toContain(`step ${stopped},`);
+  test("resuming from the OPFS checkpoint after a reload gives the straight run's metrics exactly", async () => {
+    // 12 samples / batch_size 4 = 3 PPO steps; a checkpoint after every step.
+    const link = new URLSearchParams(LINK);
+    link.set('steps', '12');
+    link.set('checkpoint_every', '1');
+    await openStudio(link);
+    await startTraining();
+    await expect.poll(phaseOf, { timeout: 200_000 }).toBe('finished');
+    await noErrors();
+    const straight = await downloadCsv();
+    expect(straight.map((r) => r.step)).toEqual(['0', '1', '2']);
+
+    // The same run again, paused after its first step or two, then the page reloaded.
+    await startTraining();
+    await waitForStep(1);
+    await page.getByTestId('pause').click();
+    await expect.poll(phaseOf, { timeout: 60_000 }).toBe('paused');
+    const paused = await stepOf();
+    expect(paused).toBeLessThan(3);
+    await expect.poll(savedStepOf, { timeout: 30_000 }).toBe(paused);
     await page.reload();
     const offer = page.getByTestId('resume-offer');
     await offer.waitFor({ timeout: 30_000 });
-    expect(await offer.textContent()).toContain(`step ${stopped} of 100`);
+    expect(await offer.textContent()).toContain(`step ${paused} of 3`);
     await page.getByTestId('resume-checkpoint').click();
-    // The history comes back with the run, then new steps follow it.
-    await expect.poll(stepOf, { timeout: 30_000 }).toBe(stopped);
-    expect(await pointsOf('chart-reward')).toBe(stopped);
-    await expect
-      .poll(() => page.getByTestId('target-sentiment').getAttribute('data-target'))
-      .toBe('negative');
-    await waitForStep(stopped + 1);
-  });
+    // The history comes back with the run, then the remaining steps follow it.
+    await expect.poll(stepOf, { timeout: 30_000 }).toBe(paused);
+    expect(await pointsOf('chart-reward')).toBe(paused);
+    await expect.poll(phaseOf, { timeout: 200_000 }).toBe('finished');
+    await noErrors();
+
+    // Every stat equal to the straight run's, as printed (String(double) round-trips): wall-clock
+    // time and GPU bytes aside.
+    const clock = (k: string) => k.startsWith('time/') || k === 'step_seconds' || k === 'gpu_bytes';
+    const strip = (rows: Record<string, string>[]) =>
+      rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !clock(k))));
+    const resumed = await downloadCsv();
+    expect(strip(resumed)).toEqual(strip(straight));
+    expect(Number(straight[2]['objective/kl'])).not.toBe(0);
+  }, 400_000);
 
   test('a lost GPU device says so and resumes from the last checkpoint', async () => {
-    // checkpoint_every 2: wait for a checkpoint of this resumed run, then lose the device.
-    const saved = await stepOf();
-    await expect
-      .poll(
-        async () =>
-          Number((await page.getByTestId('status-checkpoint').textContent())?.match(/step (\d+)/)?.[1]),
-        {
-          timeout: 60_000,
-        },
-      )
-      .toBeGreaterThanOrEqual(saved);
+    const link = new URLSearchParams(LINK);
+    link.set('checkpoint_every', '1');
+    await openStudio(link);
+    await startTraining();
+    await expect.poll(savedStepOf, { timeout: 100_000 }).toBeGreaterThanOrEqual(1);
     await page.evaluate(() =>
       (window as unknown as { rlhfStudio: { simulateDeviceLoss(): void } }).rlhfStudio.simulateDeviceLoss(),
     );
@@ -269,16 +308,14 @@ describe('training in the studio', () => {
     await waitForStep(at + 1);
     await page.getByTestId('stop').click();
     await expect.poll(phaseOf, { timeout: 60_000 }).toBe('stopped');
-  });
+  }, 300_000);
 
   test('scores with our WebGPU DistilBERT when the link asks for that engine', async () => {
     const link = new URLSearchParams(LINK);
     link.set('reward_engine', 'webgpu');
     link.set('checkpoint_every', '0');
-    await page.goto(`${inject('baseURL')}?${link}`);
-    const train = page.getByTestId('train');
-    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
-    await train.click();
+    await openStudio(link);
+    await startTraining();
     await waitForStep(1);
     expect(await page.getByTestId('run-info').textContent()).toContain('DistilBERT on our WebGPU kernels');
     await page.getByTestId('stop').click();
@@ -286,11 +323,9 @@ describe('training in the studio', () => {
   });
 
   // The built-in demo is the default preset: its files load and it takes a step (smaller batches here).
-  test.skipIf(!existsSync(DEMO_FILE))('the built-in mini-IMDb demo loads and trains', async () => {
-    await page.goto(`${inject('baseURL')}?batch_size=4&mini_batch_size=2&ppo_epochs=1&checkpoint_every=0`);
-    const train = page.getByTestId('train');
-    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
-    await train.click();
+  test('the built-in mini-IMDb demo loads and trains', async () => {
+    await openStudio(new URLSearchParams('batch_size=4&mini_batch_size=2&ppo_epochs=1&checkpoint_every=0'));
+    await startTraining();
     await waitForStep(1);
     const info = (await page.getByTestId('run-info').textContent()) ?? '';
     console.log(`[e2e] demo: ${info}`);

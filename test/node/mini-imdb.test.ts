@@ -14,6 +14,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { metricsSteps } from '../../src/cli/metrics-log.ts';
 
 const demo = 'public/models/mini-imdb';
 const STEPS = 6;
@@ -50,10 +51,7 @@ describe('mini-IMDb', () => {
       ],
       { encoding: 'utf8' },
     );
-    const rewards = readFileSync(metrics, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => (JSON.parse(l) as Record<string, number>)['env/reward_mean']);
+    const rewards = metricsSteps(readFileSync(metrics, 'utf8')).map((l) => l['env/reward_mean']);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const first = mean(rewards.slice(0, 3));
     const last = mean(rewards.slice(-3));

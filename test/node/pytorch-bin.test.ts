@@ -95,7 +95,7 @@ const stateDict = (storageClass: string, numel: number, offset: number, size: nu
     GLOBAL('torch', storageClass),
     UNICODE('0'),
     UNICODE('cpu'),
-    op(0x4b, numel, 0x74, 0x51), // BININT1 numel, TUPLE, BINPERSID
+    op(0x4a, ...new Uint8Array(new Uint32Array([numel]).buffer), 0x74, 0x51), // BININT numel, TUPLE, BINPERSID
     op(0x4b, offset),
     op(0x28, ...size.flatMap((s) => [0x4b, s]), 0x74),
     op(0x28, ...stride.flatMap((s) => [0x4b, s]), 0x74),
@@ -203,5 +203,93 @@ describe('the pickle VM refuses what a state dict does not need', () => {
     expect(() => loadGPT2Weights({ configJson, weights: evil })).toThrow(
       /pytorch_model.bin: refusing pickle global os.system/,
     );
+  });
+});
+
+/**
+ * Sets an entry's declared uncompressed size in a zip's local header (offset 22) and central
+ * directory (offset 24), APPNOTE.txt 4.3.7 and 4.3.12: an archive of a few bytes that claims more.
+ */
+function declareSize(zip: Uint8Array, name: string, size: number): Uint8Array {
+  const out = zip.slice();
+  const dv = new DataView(out.buffer);
+  const nameAt = (at: number, len: number) => new TextDecoder().decode(out.subarray(at, at + len));
+  let patched = 0;
+  for (let o = 0; o + 46 <= out.length; o++) {
+    const sig = dv.getUint32(o, true);
+    if (sig === 0x04034b50 && nameAt(o + 30, dv.getUint16(o + 26, true)) === name) {
+      dv.setUint32(o + 22, size, true);
+      patched++;
+    } else if (sig === 0x02014b50 && nameAt(o + 46, dv.getUint16(o + 28, true)) === name) {
+      dv.setUint32(o + 24, size, true);
+      patched++;
+    }
+  }
+  expect(patched, `headers of ${name}`).toBe(2);
+  return out;
+}
+
+describe('zip bombs: declared sizes are checked before anything is inflated', () => {
+  const GIB_1_5 = 3 << 29; // 1.5 GiB, the size of the entries of the bomb reported in issue 12
+  const deflated = (pkl: Uint8Array, storages: Record<string, Uint8Array>) =>
+    zipSync({
+      'archive/data.pkl': pkl,
+      'archive/byteorder': enc.encode('little'),
+      ...Object.fromEntries(Object.entries(storages).map(([k, v]) => [`archive/data/${k}`, v])),
+    });
+  const memory = () => process.memoryUsage().arrayBuffers + process.memoryUsage().rss;
+
+  test('a 16-byte storage declaring 1.5 GiB, and an unused 1.5 GiB entry', () => {
+    let zip: Uint8Array = deflated(stateDict('FloatStorage', 4, 0, [4], [1]), {
+      0: new Uint8Array(16),
+      1: new Uint8Array(16),
+    });
+    zip = declareSize(zip, 'archive/data/1', GIB_1_5);
+    // The unused entry alone is never inflated: the archive reads.
+    expect(tensorToF32(readPytorchBin(zip).get('w') as TensorRef)).toEqual(new Float32Array(4));
+    zip = declareSize(zip, 'archive/data/0', GIB_1_5);
+    const before = memory();
+    expect(() => readPytorchBin(zip)).toThrow(
+      `tensor "w": storage has ${GIB_1_5} bytes, expected 4 x 4 (data/0, as the zip directory declares it; nothing was inflated)`,
+    );
+    expect(memory() - before).toBeLessThan(256 << 20);
+    expect(zip.length).toBeLessThan(1024);
+  });
+
+  test('a pickle that agrees with a 1.5 GiB storage is refused by the size limit', () => {
+    const zip = declareSize(
+      deflated(stateDict('FloatStorage', GIB_1_5 / 4, 0, [4], [1]), { 0: new Uint8Array(16) }),
+      'archive/data/0',
+      GIB_1_5,
+    );
+    const before = memory();
+    expect(() => readPytorchBin(zip)).toThrow(
+      /storage of 1610612736 bytes is over the 1073741824-byte limit/,
+    );
+    expect(memory() - before).toBeLessThan(256 << 20);
+  });
+
+  test('a data.pkl declaring more than a state dict needs', () => {
+    const zip = declareSize(
+      deflated(stateDict('FloatStorage', 4, 0, [4], [1]), {}),
+      'archive/data.pkl',
+      GIB_1_5,
+    );
+    expect(() => readPytorchBin(zip)).toThrow(/data\.pkl declares 1610612736 bytes/);
+  });
+});
+
+describe('a raw pickle (no zip)', () => {
+  test('is named as such, not as a bad safetensors header', () => {
+    const raw = cat(PROTO2, op(0x7d), UNICODE('w'), op(0x4b, 1, 0x73), STOP);
+    expect(isPytorchFile(raw)).toBe(true);
+    expect(() => readWeightsFile(raw)).toThrow(/pytorch_model.bin: a raw pickle, not a zip torch.save file/);
+  });
+
+  test('a safetensors file whose header length starts with the same two bytes stays safetensors', () => {
+    // header length 0x280 = 640: bytes 80 02 00 00 00 00 00 00, then '{'.
+    const st = cat(op(0x80, 0x02, 0, 0, 0, 0, 0, 0), enc.encode('{'.padEnd(640, ' ')));
+    expect(isPytorchFile(st)).toBe(false);
+    expect(() => readWeightsFile(st)).toThrow(/header is not valid UTF-8 JSON/);
   });
 });

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { metricsSteps } from '../../src/cli/metrics-log.ts';
 import { loadModelDir } from '../../src/cli/model-dir.ts';
 import { makeGPT2Config } from '../../src/model/config.ts';
 import { exportHFFolder } from '../../src/model/hf-folder.ts';
@@ -61,10 +62,9 @@ describe('rlhf-studio train', () => {
     ];
     const stdout = execFileSync(process.execPath, args, { encoding: 'utf8' });
     expect(stdout).toMatch(/step 1 +reward/);
-    const lines = readFileSync(metrics, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, number>);
+    const text = readFileSync(metrics, 'utf8');
+    const lines = metricsSteps(text);
+    expect(JSON.parse(text.trim().split('\n').at(-1) as string)).toEqual({ end: 'complete', steps: 2 });
     expect(lines.map((l) => l.step)).toEqual([0, 1]);
     for (const name of [
       'env/reward_mean',

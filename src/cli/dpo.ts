@@ -1,0 +1,148 @@
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PromptFileError, tokenizePairs } from '../data/preferences.ts';
+import { createNodeGpu } from '../gpu/node.ts';
+import { exportHFFolder } from '../model/hf-folder.ts';
+import { encode, GPT2_VOCAB_SIZE } from '../model/tokenizer.ts';
+import { DPO_LOSS_TYPES, type DPOLossType } from '../rl/dpo.ts';
+import {
+  DPO_CONFIG_DEFAULTS,
+  LR_SCHEDULER_TYPES,
+  validateDPOConfig,
+  type DPOConfig,
+  type LRSchedulerType,
+} from '../rl/dpo-config.ts';
+import { DPOTrainer } from '../rl/dpo-trainer.ts';
+import { UsageError, type Command } from './command.ts';
+import { readPairsArg } from './dpo-dump.ts';
+import { loadModelArgs, MODEL_OPTIONS, MODEL_USAGE } from './generate.ts';
+import { loadModelDir } from './model-dir.ts';
+import { fieldOptions, parseFields } from './training-options.ts';
+
+/** The config's fields that take a word rather than a number. */
+const WORD_FIELDS = { loss_type: DPO_LOSS_TYPES, lr_scheduler_type: LR_SCHEDULER_TYPES } as const;
+/** The numeric and boolean fields, parsed by parseFields. */
+function numericDefaults(): Omit<DPOConfig, keyof typeof WORD_FIELDS> {
+  const out: Partial<DPOConfig> = { ...DPO_CONFIG_DEFAULTS };
+  for (const k of Object.keys(WORD_FIELDS) as (keyof typeof WORD_FIELDS)[]) delete out[k];
+  return out as Omit<DPOConfig, keyof typeof WORD_FIELDS>;
+}
+const NULLABLE = ['max_length', 'max_prompt_length', 'max_completion_length', 'max_grad_norm'] as const;
+
+/** DPOConfig from the command line's TRL-named options over TRL 0.19's defaults, checked. */
+export function dpoConfigArgs(values: Record<string, unknown>): DPOConfig {
+  const numeric = parseFields(numericDefaults(), values, NULLABLE);
+  const word = <K extends keyof typeof WORD_FIELDS>(k: K): (typeof WORD_FIELDS)[K][number] => {
+    const raw = values[k];
+    if (raw === undefined) return DPO_CONFIG_DEFAULTS[k];
+    const allowed: readonly string[] = WORD_FIELDS[k];
+    if (typeof raw !== 'string' || !allowed.includes(raw))
+      throw new UsageError(`--${k} takes one of ${allowed.join(', ')}, got ${String(raw)}`);
+    return raw as (typeof WORD_FIELDS)[K][number];
+  };
+  const config: DPOConfig = {
+    ...numeric,
+    loss_type: word('loss_type') as DPOLossType,
+    lr_scheduler_type: word('lr_scheduler_type') as LRSchedulerType,
+  };
+  try {
+    return validateDPOConfig(config);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export const dpoCommand: Command = {
+  name: 'dpo',
+  summary: "train a GPT-2 on preference pairs with DPO (TRL 0.19's DPOTrainer)",
+  usage:
+    'rlhf-studio dpo (--model DIR | --hub REPO[@REV] | --url BASE) [--ref DIR] --pairs FILE --out DIR\n' +
+    '    [--metrics FILE.jsonl] [--quiet] [DPOConfig fields]\n' +
+    `${MODEL_USAGE}\n` +
+    '  --ref DIR            the frozen reference (default: the initial policy)\n' +
+    '  --pairs FILE         .jsonl/.csv/.parquet with prompt, chosen, rejected: a path, an http(s) URL or\n' +
+    '                       a Hub dataset file, hf://datasets/OWNER/NAME[@REV]/PATH\n' +
+    '  --out DIR            the trained policy as a Hugging Face folder\n' +
+    '  --metrics FILE       one JSON line per update: TRL stat names (loss, rewards/*, logps/*, logits/*)\n' +
+    '  --save_steps N       also write DIR/checkpoint-N every N updates (TrainingArguments; default 500)\n' +
+    `  DPOConfig fields (TRL 0.19 defaults): ${Object.keys(DPO_CONFIG_DEFAULTS)
+      .map((k) => `--${k}`)
+      .join(' ')}`,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        ...MODEL_OPTIONS,
+        ref: { type: 'string' },
+        pairs: { type: 'string' },
+        out: { type: 'string' },
+        metrics: { type: 'string' },
+        quiet: { type: 'boolean', default: false },
+        save_steps: { type: 'string' },
+        ...fieldOptions(DPO_CONFIG_DEFAULTS),
+      },
+    });
+    if (!values.pairs || !values.out) throw new UsageError('--pairs and --out are required');
+    const config = dpoConfigArgs(values);
+    const saveSteps = Number(values.save_steps ?? 500);
+    if (!(Number.isInteger(saveSteps) && saveSteps > 0))
+      throw new UsageError(`--save_steps takes a positive integer, got ${values.save_steps}`);
+    const raw = await readPairsArg(values.pairs);
+    const { loaded: policy, name } = await loadModelArgs(values);
+    const ref = values.ref ? loadModelDir(values.ref) : null;
+    if (raw.some((p) => p.kind === 'text') && policy.config.vocab_size !== GPT2_VOCAB_SIZE)
+      throw new UsageError(`text pairs need GPT-2's vocabulary (${GPT2_VOCAB_SIZE}); give token ids instead`);
+    let pairs;
+    try {
+      pairs = tokenizePairs(raw, encode, config);
+    } catch (e) {
+      if (e instanceof PromptFileError) throw new UsageError(e.message);
+      throw e;
+    }
+    const longest = Math.max(...pairs.flatMap((p) => [p.chosen.ids.length, p.rejected.ids.length]));
+    if (longest > policy.config.n_positions) {
+      throw new UsageError(
+        `a pair is ${longest} tokens long, past the model's n_positions ${policy.config.n_positions}: lower --max_length`,
+      );
+    }
+    const gpu = await createNodeGpu();
+    const quiet = values.quiet === true;
+    let trainer: DPOTrainer | null = null;
+    try {
+      trainer = new DPOTrainer(gpu, { policy, ref }, pairs, config);
+      await trainer.init();
+      if (!quiet) {
+        console.log(
+          `DPO (${config.loss_type}, beta ${config.beta}) on ${name}: ${pairs.length} pairs, ` +
+            `${trainer.totalSteps} updates of ${config.per_device_train_batch_size} x ${config.gradient_accumulation_steps}`,
+        );
+      }
+      if (values.metrics) writeFileSync(values.metrics, '');
+      const save = async (dir: string) => {
+        const files = exportHFFolder(policy.config, await trainer!.readParams());
+        mkdirSync(dir, { recursive: true });
+        for (const [file, bytes] of files) writeFileSync(join(dir, file), bytes);
+        if (!quiet) console.log(`wrote ${dir}`);
+      };
+      while (!trainer.done) {
+        const r = await trainer.step();
+        if (r.step % saveSteps === 0 && !trainer.done) await save(join(values.out, `checkpoint-${r.step}`));
+        if (values.metrics)
+          appendFileSync(values.metrics, JSON.stringify({ step: r.step, ...r.stats }) + '\n');
+        if (!quiet) {
+          const s = r.stats;
+          console.log(
+            `step ${r.step}  loss ${s.loss.toFixed(4)}  accuracy ${s['rewards/accuracies'].toFixed(3)}  ` +
+              `margin ${s['rewards/margins'].toFixed(4)}  lr ${s.learning_rate.toExponential(2)}`,
+          );
+        }
+      }
+      await save(values.out);
+    } finally {
+      trainer?.dispose();
+      gpu.dispose();
+    }
+    return 0;
+  },
+};
