@@ -220,7 +220,7 @@ export const train: Command = {
     const resumeDir = v.resume as string | undefined;
     if (resumeDir !== undefined) {
       const extra = Object.keys(v).filter(
-        (k) => v[k] !== undefined && !RESUME_OPTIONS.has(k) && k !== 'quiet',
+        (k) => v[k] !== undefined && v[k] !== false && !RESUME_OPTIONS.has(k),
       );
       if (extra.length)
         throw new UsageError(
