@@ -27,6 +27,7 @@ import { matmul, matmulForward } from '../ops/matmul.ts';
 import { residualForward } from '../ops/residual.ts';
 import { sampleForward } from '../ops/sample.ts';
 import type { GPT2Config } from './config.ts';
+import { EVAL_PASS, type Lora } from './lora.ts';
 import { layerViews, modelParams, paramView, type ParamTable } from './param-table.ts';
 
 /** What generation needs of a model: its parameter block on the GPU laid out by `table` (GPT2 has these). */
@@ -35,6 +36,8 @@ export interface GeneratorModel {
   readonly config: GPT2Config;
   readonly table: ParamTable;
   readonly params: GPUBuffer;
+  /** LoRA adapters to apply (GPT2's `lora`: null when none are attached or they are disabled). */
+  readonly lora?: Lora | null;
 }
 
 export interface GenerateOptions {
@@ -277,10 +280,12 @@ export class Generator {
     const [x, x2, ln, mean, rstd] = ['x', 'x2', 'ln', 'mean', 'rstd'].map((n) => this.buf(n));
     const [qkv, atty, proj, fch, fchGelu] = ['qkv', 'atty', 'proj', 'fch', 'fchGelu'].map((n) => this.buf(n));
     const rows = { B: N, T: 1, C };
+    const lora = this.model.lora ?? null;
     for (let l = 0; l < n_layer; l++) {
       const w = layerViews(this.model.params, this.model.table, l);
       layernormForward(gpu, { out: ln, mean, rstd }, { inp: x, weight: w.ln1w, bias: w.ln1b }, rows);
       matmulForward(gpu, { out: qkv }, { inp: ln, weight: w.qkvw, bias: w.qkvb }, { BT: N, C, OC: 3 * C });
+      lora?.forward(l, 'qkv', { out: qkv }, { inp: ln }, N, EVAL_PASS);
       attend(l, qkv, atty);
       matmulForward(
         gpu,
@@ -288,9 +293,11 @@ export class Generator {
         { inp: atty, weight: w.attprojw, bias: w.attprojb },
         { BT: N, C, OC: C },
       );
+      lora?.forward(l, 'attproj', { out: proj }, { inp: atty }, N, EVAL_PASS);
       residualForward(gpu, { out: x2 }, { inp1: x, inp2: proj }, { N: N * C });
       layernormForward(gpu, { out: ln, mean, rstd }, { inp: x2, weight: w.ln2w, bias: w.ln2b }, rows);
       matmulForward(gpu, { out: fch }, { inp: ln, weight: w.fcw, bias: w.fcb }, { BT: N, C, OC: 4 * C });
+      lora?.forward(l, 'fc', { out: fch }, { inp: ln }, N, EVAL_PASS);
       geluForward(gpu, { out: fchGelu }, { inp: fch }, { N: N * 4 * C });
       matmulForward(
         gpu,
@@ -298,6 +305,7 @@ export class Generator {
         { inp: fchGelu, weight: w.fcprojw, bias: w.fcprojb },
         { BT: N, C: 4 * C, OC: C },
       );
+      lora?.forward(l, 'fcproj', { out: proj }, { inp: fchGelu }, N, EVAL_PASS);
       residualForward(gpu, { out: x }, { inp1: x2, inp2: proj }, { N: N * C });
     }
   }

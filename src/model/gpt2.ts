@@ -6,6 +6,11 @@
  * The forward is a flat list of op calls, as llm.c's gpt2_forward; backward is the same list reversed.
  * The final hidden state (after ln_f) is exposed as `lnf` (B, T, C), for a value head; heads add
  * their gradient into `dlnf` before `backward()`.
+ *
+ * With LoRA adapters attached (`attachLora`), the four Conv1D products of each block get the adapter's
+ * low-rank add (lora.ts), the base weights are frozen (no gradient block is ever allocated for them)
+ * and gradients go to the adapter's block; `adaptersEnabled = false` runs the plain base (TRL's
+ * reference model without a second copy of the weights).
  */
 import type { View } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
@@ -23,6 +28,7 @@ import { logprobsBackward, logprobsForward } from '../ops/logprobs.ts';
 import { matmul, matmulBackward, matmulForward } from '../ops/matmul.ts';
 import { residualForward } from '../ops/residual.ts';
 import type { GPT2Config } from './config.ts';
+import { EVAL_PASS, type Lora, type LoraPass } from './lora.ts';
 import { gpt2ParamTable, layerViews, modelParams, paramView, type ParamTable } from './param-table.ts';
 
 /** One batch of token rows. Rows may be left-padded: then `mask` and `positions` say so. */
@@ -50,6 +56,12 @@ export interface GPT2Options {
    * outputs differ; losses ignore them.
    */
   maskedRows?: MaskedRows;
+}
+
+/** Options of one forward pass. */
+export interface ForwardOptions {
+  /** Seed of the LoRA dropout masks of this pass; null (default) = no dropout (eval, reference). */
+  dropoutSeed?: number | null;
 }
 
 /** Per-layer activations kept for backward, each its own buffer (WebGPU forbids binding one buffer
@@ -92,6 +104,8 @@ interface Acts {
   dfchGelu: GPUBuffer; // (B, T, 4C)
   dfch: GPUBuffer; // (B, T, 4C)
   lnScratch: GPUBuffer;
+  /** The LoRA pass the activations were made with (backward recomputes its dropout masks). */
+  pass: LoraPass;
   buckets: EncoderBuckets | null;
   all: GPUBuffer[];
 }
@@ -110,6 +124,10 @@ export class GPT2 {
   readonly table: ParamTable;
   readonly params: GPUBuffer;
   grads: GPUBuffer | null = null;
+  /** LoRA adapters; when attached the base is frozen. */
+  adapters: Lora | null = null;
+  /** Whether forward passes apply the attached adapters (false: the base model). */
+  adaptersEnabled = true;
   /** Padded row stride of logits chunks: vec4-aligned. */
   readonly ldV: number;
   private acts: Acts | null = null;
@@ -144,14 +162,51 @@ export class GPT2 {
     this.maskedRows = maskedRows;
   }
 
-  /** Allocates the gradient block (same layout as params), zeroed. */
+  /** Adds LoRA adapters (built on this config); from now on the base weights are frozen. */
+  attachLora(lora: Lora): void {
+    if (lora.config !== this.config && JSON.stringify(lora.config) !== JSON.stringify(this.config))
+      throw new Error('attachLora: the adapters were built for another GPT-2 config');
+    if (this.grads) {
+      this.gpu.destroy(this.grads);
+      this.grads = null;
+    }
+    this.adapters = lora;
+  }
+
+  /** The adapters forward passes apply now: attached and enabled, else null. */
+  get lora(): Lora | null {
+    return this.adaptersEnabled ? this.adapters : null;
+  }
+
+  /** Whether the base weights are frozen (adapters attached). */
+  get frozen(): boolean {
+    return this.adapters !== null;
+  }
+
+  /** The trained block: the adapters' with LoRA, else the parameters'. */
+  get trainTable(): ParamTable {
+    return this.adapters ? this.adapters.table : this.table;
+  }
+
+  get trainParams(): GPUBuffer {
+    return this.adapters ? this.adapters.params : this.params;
+  }
+
+  /** The gradient block of the trained block, allocated (zeroed) on first use. */
+  trainGrads(): GPUBuffer {
+    return this.adapters ? this.adapters.allocateGrads() : this.allocateGrads();
+  }
+
+  /** Allocates the base gradient block (same layout as params), zeroed; refused when frozen. */
   allocateGrads(): GPUBuffer {
+    if (this.adapters) throw new Error('GPT2: the base weights are frozen (LoRA): they have no gradients');
     this.grads ??= this.gpu.createBuffer(this.table.total * 4, 'gpt2.grads');
     return this.grads;
   }
 
+  /** Zeroes the trained block's gradients. */
   zeroGrads(): void {
-    this.gpu.clear(this.allocateGrads());
+    this.gpu.clear(this.trainGrads());
   }
 
   /** The final hidden state after ln_f, (B, T, C), valid after forward(). */
@@ -170,7 +225,7 @@ export class GPT2 {
   }
 
   /** Runs the body (embeddings, blocks, ln_f) on a batch and keeps the activations. */
-  forward(batch: GPT2Batch): void {
+  forward(batch: GPT2Batch, { dropoutSeed = null }: ForwardOptions = {}): void {
     const { B, T } = batch;
     const { n_embd: C, n_head: NH, n_positions } = this.config;
     checkBatch(batch, this.config.vocab_size, n_positions);
@@ -190,6 +245,9 @@ export class GPT2 {
     this.logitsKept = false;
     this.lastIds = Uint32Array.from(toU32(batch.ids));
     this.lastPositions = Uint32Array.from(toU32(positions));
+    const lora = this.lora;
+    const pass: LoraPass = lora ? { dropoutSeed } : EVAL_PASS;
+    a.pass = pass;
 
     const gpu = this.gpu;
     const p = this.params;
@@ -217,6 +275,7 @@ export class GPT2 {
         { inp: L.ln1, weight: w.qkvw, bias: w.qkvb },
         { BT: B * T, C, OC: 3 * C },
       );
+      lora?.forward(l, 'qkv', { out: L.qkv }, { inp: L.ln1 }, B * T, pass);
       attentionForward(
         gpu,
         { out: L.atty, att: L.att },
@@ -230,6 +289,7 @@ export class GPT2 {
         { inp: L.atty, weight: w.attprojw, bias: w.attprojb },
         { BT: B * T, C, OC: C },
       );
+      lora?.forward(l, 'attproj', { out: a.proj }, { inp: L.atty }, B * T, pass);
       residualForward(gpu, { out: L.residual2 }, { inp1: residual, inp2: a.proj }, { N: B * T * C });
       layernormForward(
         gpu,
@@ -243,6 +303,7 @@ export class GPT2 {
         { inp: L.ln2, weight: w.fcw, bias: w.fcb },
         { BT: B * T, C, OC: 4 * C },
       );
+      lora?.forward(l, 'fc', { out: L.fch }, { inp: L.ln2 }, B * T, pass);
       geluForward(gpu, { out: L.fchGelu }, { inp: L.fch }, { N: B * T * 4 * C });
       matmulForward(
         gpu,
@@ -250,6 +311,7 @@ export class GPT2 {
         { inp: L.fchGelu, weight: w.fcprojw, bias: w.fcprojb },
         { BT: B * T, C: 4 * C, OC: C },
       );
+      lora?.forward(l, 'fcproj', { out: a.proj }, { inp: L.fchGelu }, B * T, pass);
       residualForward(gpu, { out: L.residual3 }, { inp1: L.residual2, inp2: a.proj }, { N: B * T * C });
       residual = L.residual3;
     }
@@ -309,10 +371,10 @@ export class GPT2 {
     const a = this.requireActs();
     const h = this.head;
     if (!h) throw new Error('headBackward before headForward');
-    const grads = this.allocateGrads();
     const { n_embd: C, vocab_size: V } = this.config;
     const wte = paramView(this.params, modelParams(this.table).wte);
-    const dwte = paramView(grads, modelParams(this.table).wte);
+    // Frozen base (LoRA): wte gets no gradient.
+    const dwte = this.frozen ? null : paramView(this.allocateGrads(), modelParams(this.table).wte);
     const N = a.B * a.T;
     for (const { r0, R, logits } of this.chunks(N)) {
       // With a single chunk the forward's logits are still there; else they are recomputed.
@@ -331,35 +393,48 @@ export class GPT2 {
         { a: logits, b: wte },
         { M: R, N: C, K: V, lda: this.ldV, beta: 1 },
       );
-      matmul(
-        this.gpu,
-        { out: dwte },
-        { a: logits, b: rows(a.lnf) },
-        { M: V, N: C, K: R, transA: true, lda: this.ldV, beta: 1 },
-      );
+      if (dwte) {
+        matmul(
+          this.gpu,
+          { out: dwte },
+          { a: logits, b: rows(a.lnf) },
+          { M: V, N: C, K: R, transA: true, lda: this.ldV, beta: 1 },
+        );
+      }
     }
     this.logitsKept = false; // the chunk now holds dlogits
   }
 
-  /** Backward through ln_f, the blocks and the embeddings, from dlnf; accumulates into grads. */
+  /**
+   * Backward through ln_f, the blocks and the embeddings, from dlnf; accumulates into the trained
+   * block's gradients. With LoRA the base weights get none: each product only passes dinp on, the
+   * adapters add their share of dinp and their own gradients, and layer norms' weight gradients go
+   * to a discarded scratch.
+   */
   backward(): void {
     const a = this.requireActs();
     const { B, T } = a;
     const { n_embd: C, n_head: NH, n_layer } = this.config;
     const gpu = this.gpu;
     const p = this.params;
-    const g = this.allocateGrads();
+    const lora = this.lora;
+    const pass = a.pass;
+    const frozen = this.frozen;
+    const g = frozen ? null : this.allocateGrads();
     const mp = modelParams(this.table);
     const BTC = { B, T, C };
     const BT = B * T;
+    // Where the base's weight gradients go: their block, or a scratch nobody reads when frozen.
+    const lnGrads = (w: View, b: View): { dweight: View; dbias: View } =>
+      g ? { dweight: w, dbias: b } : this.discardLnGrads();
+    const dweights = (l: number) => (g ? layerViews(g, this.table, l) : null);
     const lastResidual = n_layer > 0 ? a.layers[n_layer - 1].residual3 : a.encoded;
     gpu.clear(a.dresidual);
     layernormBackward(
       gpu,
       {
         dinp: a.dresidual,
-        dweight: paramView(g, mp.lnfw),
-        dbias: paramView(g, mp.lnfb),
+        ...lnGrads(paramView(g ?? p, mp.lnfw), paramView(g ?? p, mp.lnfb)),
         scratch: a.lnScratch,
       },
       { dout: a.dlnf, inp: lastResidual, weight: paramView(p, mp.lnfw), mean: a.lnfMean, rstd: a.lnfRstd },
@@ -367,7 +442,7 @@ export class GPT2 {
     );
     for (let l = n_layer - 1; l >= 0; l--) {
       const w = layerViews(p, this.table, l);
-      const dw = layerViews(g, this.table, l);
+      const dw = dweights(l);
       const L = a.layers[l];
       const residual = l === 0 ? a.encoded : a.layers[l - 1].residual3;
       // MLP: residual3 = residual2 + c_proj(gelu(c_fc(ln_2(residual2))))
@@ -377,24 +452,30 @@ export class GPT2 {
         { a: a.dresidual, b: w.fcprojw },
         { M: BT, N: 4 * C, K: C, transB: true, beta: 0 },
       );
-      matmulBackward(
-        gpu,
-        { dinp: null, dweight: dw.fcprojw, dbias: dw.fcprojb },
-        { dout: a.dresidual, inp: L.fchGelu, weight: w.fcprojw },
-        { BT, C: 4 * C, OC: C },
-      );
+      lora?.backward(l, 'fcproj', { dinp: a.dfchGelu }, { dout: a.dresidual, inp: L.fchGelu }, BT, pass);
+      if (dw) {
+        matmulBackward(
+          gpu,
+          { dinp: null, dweight: dw.fcprojw, dbias: dw.fcprojb },
+          { dout: a.dresidual, inp: L.fchGelu, weight: w.fcprojw },
+          { BT, C: 4 * C, OC: C },
+        );
+      }
       gpu.clear(a.dfch);
       geluBackward(gpu, { dinp: a.dfch }, { inp: L.fch, dout: a.dfchGelu }, { N: BT * 4 * C });
       matmul(gpu, { out: a.dln }, { a: a.dfch, b: w.fcw }, { M: BT, N: C, K: 4 * C, transB: true, beta: 0 });
-      matmulBackward(
-        gpu,
-        { dinp: null, dweight: dw.fcw, dbias: dw.fcb },
-        { dout: a.dfch, inp: L.ln2, weight: w.fcw },
-        { BT, C, OC: 4 * C },
-      );
+      lora?.backward(l, 'fc', { dinp: a.dln }, { dout: a.dfch, inp: L.ln2 }, BT, pass);
+      if (dw) {
+        matmulBackward(
+          gpu,
+          { dinp: null, dweight: dw.fcw, dbias: dw.fcb },
+          { dout: a.dfch, inp: L.ln2, weight: w.fcw },
+          { BT, C, OC: 4 * C },
+        );
+      }
       layernormBackward(
         gpu,
-        { dinp: a.dresidual, dweight: dw.ln2w, dbias: dw.ln2b, scratch: a.lnScratch },
+        { dinp: a.dresidual, ...lnGrads(dw?.ln2w ?? w.ln2w, dw?.ln2b ?? w.ln2b), scratch: a.lnScratch },
         { dout: a.dln, inp: L.residual2, weight: w.ln2w, mean: L.ln2Mean, rstd: L.ln2Rstd },
         BTC,
       );
@@ -405,12 +486,15 @@ export class GPT2 {
         { a: a.dresidual, b: w.attprojw },
         { M: BT, N: C, K: C, transB: true, beta: 0 },
       );
-      matmulBackward(
-        gpu,
-        { dinp: null, dweight: dw.attprojw, dbias: dw.attprojb },
-        { dout: a.dresidual, inp: L.atty, weight: w.attprojw },
-        { BT, C, OC: C },
-      );
+      lora?.backward(l, 'attproj', { dinp: a.datty }, { dout: a.dresidual, inp: L.atty }, BT, pass);
+      if (dw) {
+        matmulBackward(
+          gpu,
+          { dinp: null, dweight: dw.attprojw, dbias: dw.attprojb },
+          { dout: a.dresidual, inp: L.atty, weight: w.attprojw },
+          { BT, C, OC: C },
+        );
+      }
       gpu.clear(a.dqkv);
       attentionBackward(
         gpu,
@@ -419,19 +503,23 @@ export class GPT2 {
         { B, T, C, NH },
       );
       matmul(gpu, { out: a.dln }, { a: a.dqkv, b: w.qkvw }, { M: BT, N: C, K: 3 * C, transB: true, beta: 0 });
-      matmulBackward(
-        gpu,
-        { dinp: null, dweight: dw.qkvw, dbias: dw.qkvb },
-        { dout: a.dqkv, inp: L.ln1, weight: w.qkvw },
-        { BT, C, OC: 3 * C },
-      );
+      lora?.backward(l, 'qkv', { dinp: a.dln }, { dout: a.dqkv, inp: L.ln1 }, BT, pass);
+      if (dw) {
+        matmulBackward(
+          gpu,
+          { dinp: null, dweight: dw.qkvw, dbias: dw.qkvb },
+          { dout: a.dqkv, inp: L.ln1, weight: w.qkvw },
+          { BT, C, OC: 3 * C },
+        );
+      }
       layernormBackward(
         gpu,
-        { dinp: a.dresidual, dweight: dw.ln1w, dbias: dw.ln1b, scratch: a.lnScratch },
+        { dinp: a.dresidual, ...lnGrads(dw?.ln1w ?? w.ln1w, dw?.ln1b ?? w.ln1b), scratch: a.lnScratch },
         { dout: a.dln, inp: residual, weight: w.ln1w, mean: L.ln1Mean, rstd: L.ln1Rstd },
         BTC,
       );
     }
+    if (!g) return; // frozen embeddings
     a.buckets ??= encoderBuckets(gpu, { ids: this.lastIds!, pos: this.lastPositions! });
     encoderBackward(
       gpu,
@@ -448,13 +536,25 @@ export class GPT2 {
 
   dispose(): void {
     this.freeActs();
-    for (const b of [this.params, this.grads, this.logitsChunk]) if (b) this.gpu.destroy(b);
+    for (const b of [this.params, this.grads, this.logitsChunk, this.lnDiscard]) if (b) this.gpu.destroy(b);
     this.freeHead();
   }
 
   // ---- internals ------------------------------------------------------------------------------
 
   private lastIds: Uint32Array | null = null;
+  private lnDiscard: GPUBuffer | null = null;
+
+  /** Two (C) views of a scratch that frozen layer norms write their weight gradients into. */
+  private discardLnGrads(): { dweight: View; dbias: View } {
+    const C = this.config.n_embd;
+    const half = Math.ceil(C / 64) * 64 * 4; // 256-byte aligned
+    this.lnDiscard ??= this.gpu.createBuffer(2 * half, 'gpt2.ln-discard');
+    return {
+      dweight: { buffer: this.lnDiscard, offset: 0, size: C * 4 },
+      dbias: { buffer: this.lnDiscard, offset: half, size: C * 4 },
+    };
+  }
   private lastPositions: Uint32Array | null = null;
 
   private requireActs(): Acts {
@@ -561,6 +661,7 @@ export class GPT2 {
       dfchGelu: buf(BT * 4 * C, 'dfch_gelu'),
       dfch: buf(BT * 4 * C, 'dfch'),
       lnScratch: buf(layernormBackwardScratchBytes({ B, T, C }) / 4, 'ln_scratch'),
+      pass: EVAL_PASS,
       buckets: null,
       all,
     };
