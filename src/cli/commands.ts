@@ -1,6 +1,7 @@
 import type { Command } from './command.ts';
 import { bench } from './bench.ts';
 import { dpoDumpCommand } from './dpo-dump.ts';
+import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { gpt2DumpCommand } from './gpt2-dump.ts';
@@ -24,4 +25,5 @@ export const COMMANDS: Command[] = [
   rewardDumpCommand,
   dpoDumpCommand,
   sftCommand,
+  evalCommand,
 ];

@@ -1,16 +1,15 @@
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PromptSet } from '../data/prompts.ts';
-import { parseUserPrompts, promptFormatFromName } from '../data/user-prompts.ts';
 import { createNodeGpu } from '../gpu/node.ts';
-import { decode, encode } from '../model/tokenizer.ts';
+import { decode } from '../model/tokenizer.ts';
 import { TRL_DEFAULTS, validatePPOConfig, type PPOConfig } from '../rl/config.ts';
 import { TrainingSession } from '../rl/session.ts';
 import { TRL_SENTIMENT_ROLLOUT } from '../rl/trainer.ts';
 import { sentimentReward, type SentimentTarget } from '../reward/types.ts';
 import { UsageError, type Command } from './command.ts';
 import { MODEL_OPTIONS, MODEL_USAGE, loadModelArgs } from './generate.ts';
+import { loadPromptSet } from './prompts-arg.ts';
 import { loadRewardArg } from './reward-arg.ts';
 
 /** PPOConfig fields as CLI options, by their TRL names (`--batch_size 16`). */
@@ -112,23 +111,14 @@ export const train: Command = {
       throw new UsageError('--response-max-length (exclusive) must exceed --response-min-length');
     }
 
-    const promptPath = v.prompts as string;
-    const texts = await parseUserPrompts(readFileSync(promptPath), {
-      format: promptFormatFromName(promptPath),
+    const prompts = await loadPromptSet({
+      path: v.prompts as string,
       column: v['prompt-column'] as string | undefined,
-      name: basename(promptPath),
+      minChars: Number(v['min-prompt-chars']),
+      minTokens: positiveInt('query-min-tokens', v['query-min-tokens'] as string),
+      maxTokensExclusive: positiveInt('query-max-tokens', v['query-max-tokens'] as string),
+      seed: config.seed,
     });
-    const minChars = Number(v['min-prompt-chars']);
-    const prompts = new PromptSet(
-      texts.filter((t) => [...t].length > minChars),
-      { encode, decode },
-      {
-        minTokens: positiveInt('query-min-tokens', v['query-min-tokens'] as string),
-        maxTokensExclusive: positiveInt('query-max-tokens', v['query-max-tokens'] as string),
-        minReviewChars: minChars,
-        seed: config.seed,
-      },
-    );
 
     const { loaded, name } = await loadModelArgs(v as { model?: string; hub?: string; url?: string }, {
       valueHead: true,
