@@ -29,7 +29,9 @@ export async function loadTfWebGpu(gpu: GPU): Promise<typeof TF> {
       configurable: true,
     });
   }
-  const tf = await import('@tensorflow/tfjs');
+  const mod = await import('@tensorflow/tfjs');
+  // Bundled by esbuild (the portable CLI), the CommonJS package arrives as the namespace's default.
+  const tf = 'setBackend' in mod ? mod : (mod as { default: typeof TF }).default;
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu'))) throw new Error('TF.js could not start its WebGPU backend');
   await tf.ready();

@@ -8,6 +8,7 @@ import { gpt2DumpCommand } from './gpt2-dump.ts';
 import { info } from './info.ts';
 import { ppoMath } from './ppo-math.ts';
 import { rewardDumpCommand } from './reward-dump.ts';
+import { profile } from './profile.ts';
 import { score } from './score.ts';
 import { sftCommand } from './sft.ts';
 import { train } from './train.ts';
@@ -20,6 +21,7 @@ export const COMMANDS: Command[] = [
   exportCommand,
   ppoMath,
   bench,
+  profile,
   score,
   train,
   rewardDumpCommand,

@@ -10,6 +10,38 @@ export interface DispatchArgs {
   buffers: readonly Bindable[];
   /** Workgroup counts [x, y, z]. */
   workgroups: readonly [number, number?, number?];
+  /** Floating-point operations of this dispatch, where the op knows them (profiles show GFLOP/s). */
+  flop?: number;
+}
+
+/** What one kernel (pipeline label) cost since the counters were last reset. */
+export interface KernelCount {
+  calls: number;
+  /** Workgroups dispatched, summed over calls. */
+  workgroups: number;
+  /** Bytes of the storage views bound, summed over calls: what a kernel touching each once moves. */
+  bytes: number;
+  /** Floating-point operations, summed over the calls whose op states them (DispatchArgs.flop). */
+  flop: number;
+  /** GPU time from timestamp queries, summed over calls; 0 unless timing was on (see startTiming). */
+  ns: number;
+}
+
+/** Work recorded through this Gpu since resetCounters(): dispatches per kernel, submits, transfers. */
+export interface GpuCounters {
+  dispatches: number;
+  /** queue.submit calls (each a batch of recorded work). */
+  submits: number;
+  /** queue.writeBuffer calls from write() (uploads). */
+  writes: number;
+  /** read() calls (each a copy to a staging buffer and a map). */
+  reads: number;
+  /** Per pipeline label (the WGSL entry point). */
+  kernels: Map<string, KernelCount>;
+}
+
+function emptyCounters(): GpuCounters {
+  return { dispatches: 0, submits: 0, writes: 0, reads: 0, kernels: new Map() };
 }
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment is at most 256 on every adapter
@@ -38,6 +70,9 @@ export class Gpu {
   private lostError: GpuDeviceLostError | null = null;
   private pendingError: Error | null = null;
   private readonly sizes = new WeakMap<GPUBuffer, number>();
+  private timing: Timing | null = null;
+  /** Counts of the work recorded since the last resetCounters(). */
+  counters: GpuCounters = emptyCounters();
 
   constructor(
     readonly device: GPUDevice,
@@ -56,6 +91,40 @@ export class Gpu {
           ? new GpuOutOfMemoryError(`GPU out of memory: ${err.message}`)
           : new GpuValidationError(`WebGPU error: ${err.message}`);
     });
+  }
+
+  resetCounters(): void {
+    this.counters = emptyCounters();
+  }
+
+  /**
+   * Times every dispatch from now on with timestamp queries, into counters.kernels[label].ns: each
+   * dispatch then gets a compute pass of its own (slower, so only for profiling). Returns false
+   * (and times nothing) when the adapter has no 'timestamp-query'.
+   */
+  startTiming(): boolean {
+    if (!this.adapter.features.includes('timestamp-query')) return false;
+    if (this.timing) return true;
+    this.flush();
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * MAX_PENDING_DISPATCHES });
+    const resolve = this.device.createBuffer({
+      label: 'timestamps',
+      size: 2 * MAX_PENDING_DISPATCHES * 8,
+      usage: 0x0200 | 0x0004, // QUERY_RESOLVE | COPY_SRC
+    });
+    this.timing = { querySet, resolve, labels: [], pending: [] };
+    return true;
+  }
+
+  /** Stops timing; resolves once every timed dispatch's time is in the counters. */
+  async stopTiming(): Promise<void> {
+    const t = this.timing;
+    if (!t) return;
+    this.flush();
+    await Promise.all(t.pending);
+    this.timing = null;
+    t.querySet.destroy();
+    t.resolve.destroy();
   }
 
   /** Called once if the device is lost. */
@@ -120,6 +189,7 @@ export class Gpu {
     }
     // queue.writeBuffer runs before any not-yet-submitted commands, so submit those first.
     this.flush();
+    this.counters.writes++;
     const padded = data.byteLength % 4 === 0 ? data : padTo4(data);
     this.device.queue.writeBuffer(
       v.buffer,
@@ -134,9 +204,11 @@ export class Gpu {
   dispatch(pipeline: GPUComputePipeline, args: DispatchArgs): void {
     this.throwIfBroken();
     const entries: GPUBindGroupEntry[] = [];
+    let bytes = 0;
     if (args.uniforms) entries.push({ binding: 0, resource: this.uniformSlot(packUniforms(args.uniforms)) });
     for (const b of args.buffers) {
       const v = asView(b);
+      bytes += v.size;
       entries.push({
         binding: entries.length,
         resource: { buffer: v.buffer, offset: v.offset, size: v.size },
@@ -151,10 +223,12 @@ export class Gpu {
       );
     }
     if (x === 0 || y === 0 || z === 0) return;
-    const pass = this.computePass();
+    this.count(pipeline.label, x * y * z, bytes, args.flop ?? 0);
+    const pass = this.timing ? this.timedPass(this.timing, pipeline.label) : this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
+    if (this.timing) this.endPass();
     if (++this.pendingDispatches >= MAX_PENDING_DISPATCHES) this.flush();
   }
 
@@ -203,9 +277,12 @@ export class Gpu {
     }
     this.uniformChunk = 0;
     this.uniformOffset = 0;
+    const timed = this.timing ? this.resolveTimestamps(this.timing, this.encoder) : null;
     this.device.queue.submit([this.encoder.finish()]);
+    this.counters.submits++;
     this.encoder = null;
     this.pendingDispatches = 0;
+    if (timed) this.timing!.pending.push(timed());
   }
 
   /** Waits for all submitted work; throws the first error the device reported. */
@@ -218,6 +295,7 @@ export class Gpu {
   /** Copies a buffer (or view) back to the CPU. */
   async read(src: Bindable): Promise<ArrayBuffer> {
     const v = asView(src);
+    this.counters.reads++;
     const size = alignUp(v.size, 4);
     const staging = this.device.createBuffer({ label: 'readback', size, usage: 0x0001 | 0x0008 }); // MAP_READ|COPY_DST
     this.copy(v, { buffer: staging, offset: 0, size }, size);
@@ -256,6 +334,58 @@ export class Gpu {
     return this.pass;
   }
 
+  private count(label: string, workgroups: number, bytes: number, flop: number): void {
+    this.counters.dispatches++;
+    let k = this.counters.kernels.get(label);
+    if (!k) this.counters.kernels.set(label, (k = { calls: 0, workgroups: 0, bytes: 0, flop: 0, ns: 0 }));
+    k.calls++;
+    k.workgroups += workgroups;
+    k.bytes += bytes;
+    k.flop += flop;
+  }
+
+  /** A compute pass of its own for one dispatch, with timestamps at its beginning and end. */
+  private timedPass(t: Timing, label: string): GPUComputePassEncoder {
+    this.endPass();
+    this.encoder ??= this.device.createCommandEncoder();
+    const i = t.labels.length;
+    t.labels.push(label);
+    this.pass = this.encoder.beginComputePass({
+      timestampWrites: {
+        querySet: t.querySet,
+        beginningOfPassWriteIndex: 2 * i,
+        endOfPassWriteIndex: 2 * i + 1,
+      },
+    });
+    return this.pass;
+  }
+
+  /** Records the copy of this batch's timestamps; the returned function (after submit) reads them. */
+  private resolveTimestamps(t: Timing, encoder: GPUCommandEncoder): (() => Promise<void>) | null {
+    const labels = t.labels;
+    if (labels.length === 0) return null;
+    t.labels = [];
+    const bytes = labels.length * 16;
+    encoder.resolveQuerySet(t.querySet, 0, 2 * labels.length, t.resolve, 0);
+    const staging = this.device.createBuffer({
+      label: 'timestamps-read',
+      size: bytes,
+      usage: 0x0001 | 0x0008,
+    });
+    encoder.copyBufferToBuffer(t.resolve, 0, staging, 0, bytes);
+    return async () => {
+      await staging.mapAsync(0x0001);
+      const ts = new BigUint64Array(staging.getMappedRange());
+      labels.forEach((label, i) => {
+        const k = this.counters.kernels.get(label);
+        // A pass's end may read below its beginning on some drivers; count that as 0.
+        if (k && ts[2 * i + 1] > ts[2 * i]) k.ns += Number(ts[2 * i + 1] - ts[2 * i]);
+      });
+      staging.unmap();
+      staging.destroy();
+    };
+  }
+
   private endPass(): void {
     this.pass?.end();
     this.pass = null;
@@ -290,6 +420,15 @@ export class Gpu {
       throw e;
     }
   }
+}
+
+interface Timing {
+  querySet: GPUQuerySet;
+  resolve: GPUBuffer;
+  /** Labels of the timed dispatches recorded since the last flush, in query-pair order. */
+  labels: string[];
+  /** Readbacks of submitted batches' timestamps. */
+  pending: Promise<void>[];
 }
 
 function prefix(src: Bindable, count: number | undefined): Bindable {

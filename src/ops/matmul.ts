@@ -291,6 +291,7 @@ export function matmulWith(
     // With no bias, `a` is bound in its place (both read-only); the kernel never reads it.
     buffers: [out, a, b, bias ?? a],
     workgroups,
+    flop: 2 * M * N * K * batch,
   });
 }
 

@@ -1,7 +1,9 @@
 /**
- * A BERT-family (WordPiece) tokenizer from a model folder's files, through transformers.js'
- * PreTrainedTokenizer: the same tokenizer.json pipeline the Python `tokenizers` library runs, so
- * the ids equal Python's. Built from file contents rather than from_pretrained, so it needs no
+ * A BERT-family (WordPiece) tokenizer from a model folder's files, through @huggingface/tokenizers
+ * (the pure-JS tokenizer inside transformers.js, whose PreTrainedTokenizer.encode is this
+ * Tokenizer's encode(...).ids): the same tokenizer.json pipeline the Python `tokenizers` library
+ * runs, so the ids equal Python's. Importing it rather than transformers.js keeps onnxruntime-node
+ * and sharp (which transformers.js loads at import) off the WebGPU reward path. Built from file contents rather than from_pretrained, so it needs no
  * global transformers.js environment and works with files from any source.
  *
  * Without tokenizer.json, the folder's vocab.txt is turned into the tokenizer.json transformers'
@@ -124,8 +126,8 @@ export function bertTokenizerJson(vocabTxt: string, config: Json): Json {
 
 /**
  * The tokenizer of a BERT-family folder: tokenizer.json (+ tokenizer_config.json), or vocab.txt
- * (+ tokenizer_config.json) when there is no tokenizer.json. transformers.js is imported here, on
- * first use, not with this module.
+ * (+ tokenizer_config.json) when there is no tokenizer.json. The tokenizer library is imported
+ * here, on first use, not with this module.
  */
 export async function loadWordPieceTokenizer(files: TokenizerFiles): Promise<LoadedTokenizer> {
   const config = files.tokenizerConfigJson
@@ -143,6 +145,23 @@ export async function loadWordPieceTokenizer(files: TokenizerFiles): Promise<Loa
   } else {
     throw new Error('the folder has neither tokenizer.json nor vocab.txt');
   }
-  const { PreTrainedTokenizer } = await import('@huggingface/transformers');
-  return new PreTrainedTokenizer(json, config);
+  const { Tokenizer } = await import('@huggingface/tokenizers');
+  const tokenizer = new Tokenizer(json, config);
+  // As transformers.js' PreTrainedTokenizer: pad token from pad_token, else eos_token; right padding.
+  const padToken = configToken(config, 'pad_token') ?? configToken(config, 'eos_token');
+  return {
+    encode: (text, { add_special_tokens }) => tokenizer.encode(text, { add_special_tokens }).ids,
+    pad_token_id: padToken === null ? null : (tokenizer.token_to_id(padToken) ?? null),
+    padding_side: typeof config.padding_side === 'string' ? config.padding_side : 'right',
+    model_max_length: config.model_max_length ?? Infinity,
+  };
+}
+
+/** A token named in tokenizer_config.json (a string or an AddedToken object), or null. */
+function configToken(config: Json, key: string): string | null {
+  const v = config[key];
+  if (typeof v === 'string' && v) return v;
+  if (typeof v === 'object' && v !== null && typeof (v as Json).content === 'string')
+    return (v as Json).content as string;
+  return null;
 }
