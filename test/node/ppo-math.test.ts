@@ -2,14 +2,14 @@
  * PPO maths against conformance cases (shared/conformance/README.md, "ppo/*.json").
  * Every expected number comes from the case files: float64 results of
  * shared/reference/ppo_ref.py, a port of TRL 0.9.6's legacy PPOTrainer maths checked against TRL's
- * own functions. Cases: ../shared/conformance/ppo (beside the repository), and test/fixtures/ppo:
- * ppo-case-10x.json by `make_ppo_cases.py test/fixtures/ppo 100 6`, ppo-skip-20x.json (mean ratio
+ * own functions. Cases in test/fixtures/ppo: conformance/ppo-case-[0-5].json, copies of
+ * shared/conformance/ppo made by test/fixtures/scripts/copy_conformance_ppo.sh; ppo-case-10x.json by `make_ppo_cases.py test/fixtures/ppo 100 6`, ppo-skip-20x.json (mean ratio
  * above ratio_threshold) by test/fixtures/scripts/make_ppo_extra.py.
  *
  * Tolerance: |ours - ref| <= 1e-6 + 1e-5 * |ref|. The absolute 1e-6 is for values that are 0 up to
  * rounding (policy/advantages_mean is ~1e-17 in every case, a whitened mean).
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,8 +19,8 @@ import { ppoMath } from '../../src/cli/ppo-math.ts';
 import { computePpoCase, parsePpoCase, PpoCaseError } from '../../src/rl/ppo-case.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const SHARED = resolve(ROOT, '../shared/conformance/ppo');
 const FIXTURES = join(ROOT, 'test/fixtures/ppo');
+const CONFORMANCE = join(FIXTURES, 'conformance');
 const ATOL = 1e-6;
 const RTOL = 1e-5;
 
@@ -62,12 +62,11 @@ function readJson(file: string): { expected: unknown } & Record<string, unknown>
 }
 
 describe('PPO conformance cases', () => {
-  test('the shared cases are present beside the repository', () => {
-    expect(existsSync(SHARED), `${SHARED} must exist (CI checks out ../shared)`).toBe(true);
-    expect(caseFiles(SHARED).length).toBeGreaterThanOrEqual(6);
+  test('the conformance cases are in the fixtures', () => {
+    expect(caseFiles(CONFORMANCE).length).toBeGreaterThanOrEqual(6);
   });
 
-  const files = [...(existsSync(SHARED) ? caseFiles(SHARED) : []), ...caseFiles(FIXTURES)];
+  const files = [...caseFiles(CONFORMANCE), ...caseFiles(FIXTURES)];
   for (const file of files) {
     test(file.slice(file.lastIndexOf('/', file.lastIndexOf('/') - 1) + 1), () => {
       const c = readJson(file);
