@@ -15,7 +15,7 @@ export function parseFields<T extends object>(
   values: Record<string, unknown>,
   nullable: readonly (keyof T)[] = [],
 ): T {
-  const out: Record<string, unknown> = { ...defaults };
+  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
   for (const [k, def] of Object.entries(defaults)) {
     const raw = values[k];
     if (typeof raw !== 'string') continue;

@@ -144,6 +144,7 @@ export function loraTable(cfg: GPT2Config, lora: LoraConfig, { valueHead = false
     byName: new Map(entries.map((e) => [e.name, e])),
     total: offset,
     valueHead,
+    scoreHead: false,
     config: lora,
     scaling: loraScaling(lora),
     slots,
