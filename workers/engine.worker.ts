@@ -7,7 +7,8 @@ import { runSelfTest } from '../src/engine/selftest.ts';
 import { Gpu } from '../src/gpu/gpu.ts';
 import { errorInfo, type FromWorker, type ToWorker } from '../src/protocol.ts';
 import { checkpointInfo, discardCheckpoint } from './checkpoint.ts';
-import { Runner } from './runner.ts';
+import { PreferenceRunner } from './method-runner.ts';
+import { Runner, throttledProgress } from './runner.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -33,6 +34,7 @@ async function init(): Promise<Gpu> {
 }
 
 const runner = new Runner(init, post);
+const prefRunner = new PreferenceRunner(init, post, throttledProgress(post));
 
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
@@ -45,19 +47,28 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case 'train':
+      await prefRunner.shutdown();
       await runner.start(msg.settings);
       return;
+    case 'train-preferences':
+      await runner.shutdown();
+      await prefRunner.start(msg.settings);
+      return;
     case 'resume-checkpoint':
+      await prefRunner.shutdown();
       await runner.start(null);
       return;
     case 'pause':
       runner.pause();
+      prefRunner.pause();
       return;
     case 'resume':
       runner.resume();
+      prefRunner.resume();
       return;
     case 'stop':
       runner.stop();
+      prefRunner.stop();
       return;
     case 'set-target':
       runner.setTarget(msg.target);
@@ -66,7 +77,7 @@ async function handle(msg: ToWorker): Promise<void> {
       await runner.compare(msg.id, msg.prompt, msg.maxNewTokens);
       return;
     case 'export':
-      await runner.export(msg.id);
+      await (prefRunner.loaded ? prefRunner.export(msg.id, msg.merged === true) : runner.export(msg.id));
       return;
     case 'checkpoint-query':
       post({ type: 'checkpoint-info', info: await checkpointInfo() });

@@ -48,7 +48,7 @@ import {
 type Post = (msg: FromWorker, transfer?: Transferable[]) => void;
 
 /** Sends download progress at most every 150 ms per file, and always the last report. */
-function throttledProgress(post: Post): ProgressFn {
+export function throttledProgress(post: Post): ProgressFn {
   const last = new Map<string, number>();
   return (id, label, p) => {
     const done = p.total !== null && p.loaded >= p.total;

@@ -16,6 +16,7 @@ import type {
   WorkerErrorInfo,
 } from '../protocol.ts';
 import type { SentimentTarget } from '../reward/types.ts';
+import { handlePreferenceMessage } from './method.ts';
 import { presetDraft, DEFAULT_PRESET, type PresetId, type SettingsDraft } from './settings.ts';
 
 export type GpuStatus = 'checking' | 'no-webgpu' | 'ready' | 'failed' | 'lost';
@@ -187,6 +188,10 @@ export const useStudio = create<StudioState>()((set, get) => ({
         }));
         return;
       }
+      case 'pref-step':
+      case 'pref-pairs':
+        handlePreferenceMessage(msg);
+        return;
       case 'target':
         set((s) => ({ marks: [...s.marks, msg.mark], target: msg.mark.target }));
         return;

@@ -2,6 +2,8 @@ import { useState } from 'react';
 import { useStudio } from '../store/store.ts';
 import * as engine from './engine-client.ts';
 import { downloadMetrics, downloadModelFiles, downloadModelZip } from './save.ts';
+import { useMethod } from '../store/method.ts';
+import { useMethodErrors } from './MethodSettings.tsx';
 import { useSettingsErrors } from './SettingsPanel.tsx';
 
 /** "Step 12 / 100": completed PPO steps of the run. */
@@ -54,7 +56,9 @@ export function Controls() {
   const gpuReady = useStudio((s) => s.gpuStatus === 'ready' || s.gpuStatus === 'lost');
   const hasModel = useStudio((s) => s.run.info !== null);
   const hasMetrics = useStudio((s) => s.metrics.length > 0);
-  const errors = useSettingsErrors();
+  const ppoErrors = useSettingsErrors();
+  const methodErrors = useMethodErrors();
+  const errors = useMethod((s) => s.draft.method === 'ppo') ? ppoErrors : methodErrors;
   const [zip, zipping] = useAsyncAction(downloadModelZip);
   const [files, saving] = useAsyncAction(downloadModelFiles);
   const running = phase === 'training' || phase === 'pausing' || phase === 'paused';

@@ -1,0 +1,112 @@
+/**
+ * Reward-model training on the GPU: TRL 1.x RewardTrainer's loop for one device (RewardConfig
+ * names; TrainingArguments' optimizer, linear schedule and clipping from training-args.ts). Each
+ * update scores a batch of pairs (chosen rows, then rejected rows, one forward), takes
+ * rewardModelLoss and its gradient through the score head and the body.
+ */
+import type { Gpu } from '../gpu/gpu.ts';
+import type { GPT2Config } from '../model/config.ts';
+import type { HFFiles } from '../model/hf-folder.ts';
+import { exportGPT2RewardFolder } from '../reward/gpt2-reward-folder.ts';
+import { rewardModelLoss, type RewardStats } from './reward-model-loss.ts';
+import { rewardBatchRows, type RewardPair } from './reward-model-data.ts';
+import { GPT2RewardModel } from './reward-model.ts';
+import {
+  BlockOptimizer,
+  batchOrder,
+  linearLearningRate,
+  totalSteps,
+  TRAINING_ARGS_DEFAULTS,
+  validateTrainingArgs,
+  type TrainingArgs,
+} from './training-args.ts';
+
+export interface RewardConfig extends TrainingArgs {
+  /** Pairs with a side longer than this are dropped (TRL filters them); null: no limit. */
+  max_length: number | null;
+  /** Weight of mean((r_c + r_r)^2) in the loss; null: off. */
+  center_rewards_coefficient: number | null;
+}
+
+/** TRL 1.x RewardConfig's defaults (learning_rate 1e-4, max_length 1024) over TrainingArguments'. */
+export const REWARD_DEFAULTS: RewardConfig = {
+  ...TRAINING_ARGS_DEFAULTS,
+  learning_rate: 1e-4,
+  max_length: 1024,
+  center_rewards_coefficient: null,
+};
+
+export type RewardStepStats = RewardStats & { learning_rate: number; grad_norm: number; epoch: number };
+
+export class RewardModelTrainer {
+  readonly rm: GPT2RewardModel;
+  readonly total: number;
+  step = 0;
+  private readonly optimizer: BlockOptimizer;
+  private readonly order: Generator<number[]>;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly modelConfig: GPT2Config,
+    params: Float32Array,
+    readonly padTokenId: number | null,
+    private readonly pairs: readonly RewardPair[],
+    readonly config: RewardConfig,
+  ) {
+    validateTrainingArgs(config);
+    if (pairs.length === 0) throw new Error('reward model: no pairs left to train on');
+    this.rm = new GPT2RewardModel(gpu, modelConfig, params, padTokenId);
+    this.optimizer = new BlockOptimizer(gpu, this.rm.net, config);
+    this.total = totalSteps(pairs.length, config);
+    this.order = batchOrder(pairs.length, config, this.total);
+  }
+
+  get done(): boolean {
+    return this.step >= this.total;
+  }
+
+  async trainStep(): Promise<RewardStepStats> {
+    const next = this.order.next();
+    if (next.done) throw new Error('reward model: the run is over');
+    const batch = next.value.map((i) => this.pairs[i]);
+    const n = batch.length;
+    const lr = linearLearningRate(this.config.learning_rate, this.step, this.total);
+    const scores = await this.rm.forward(rewardBatchRows(batch));
+    const out = rewardModelLoss(scores.subarray(0, n), scores.subarray(n), {
+      centerRewardsCoefficient: this.config.center_rewards_coefficient,
+    });
+    this.rm.net.zeroGrads();
+    this.rm.backward(Float32Array.from([...out.dchosen, ...out.drejected]));
+    const norm = await this.optimizer.step(lr);
+    this.step++;
+    const epoch = (this.step * this.config.per_device_train_batch_size) / this.pairs.length;
+    return { ...out.stats, learning_rate: lr, grad_norm: norm ?? NaN, epoch };
+  }
+
+  /** The stats over `pairs` (no update), in batches of per_device_train_batch_size. */
+  async evaluate(pairs: readonly RewardPair[]): Promise<RewardStats> {
+    const chosen: number[] = [];
+    const rejected: number[] = [];
+    const bs = this.config.per_device_train_batch_size;
+    for (let i = 0; i < pairs.length; i += bs) {
+      const batch = pairs.slice(i, i + bs);
+      const scores = await this.rm.forward(rewardBatchRows(batch));
+      chosen.push(...scores.subarray(0, batch.length));
+      rejected.push(...scores.subarray(batch.length));
+    }
+    return rewardModelLoss(chosen, rejected, {
+      centerRewardsCoefficient: this.config.center_rewards_coefficient,
+    }).stats;
+  }
+
+  async exportFolder(): Promise<HFFiles> {
+    return exportGPT2RewardFolder(this.modelConfig, await this.rm.net.readParams(), {
+      padTokenId: this.padTokenId,
+    });
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    this.rm.dispose();
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * DPO in the studio, end to end in headless Chromium on SwiftShader: the method switch, the built-in
+ * demo's policy (public/models/mini-imdb/policy) and its pairs file (public/models/mini-imdb/pairs.jsonl,
+ * made by test/fixtures/scripts/make_mini_imdb_pairs.mjs), a TRL field refused as typed, 3 updates on
+ * the charts, the pairs table with policy and reference log-probs, and the policy's download parsed
+ * back (GPT-2 names and shapes of the demo's config).
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { unzipSync } from 'fflate';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { makeGPT2Config } from '../../src/model/config.ts';
+import { gpt2ParamTable } from '../../src/model/param-table.ts';
+import { readSafetensors } from '../../src/model/safetensors.ts';
+import { launchChromium } from '../helpers/browser.ts';
+
+/** public/models/mini-imdb/policy/config.json (make_mini_imdb.py's GPT2Config). */
+const DEMO_POLICY = makeGPT2Config({ vocab_size: 50257, n_positions: 64, n_embd: 64, n_layer: 2, n_head: 4 });
+
+let browser: Browser;
+let page: Page;
+
+const phaseOf = async () => (await page.getByTestId('phase').textContent()) ?? '';
+const pointsOf = async (id: string) => Number(await page.getByTestId(id).getAttribute('data-points'));
+const updateOf = async () => Number(await page.getByTestId('pref-step-counter').getAttribute('data-step'));
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') console.log(`[page ${m.type()}] ${m.text()}`);
+  });
+  page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+  await page.goto(`${inject('baseURL')}?checkpoint_every=0`);
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function noErrors(): Promise<void> {
+  const errors = page.getByTestId('error');
+  if (await errors.count()) throw new Error(`the studio shows an error: ${await errors.textContent()}`);
+}
+
+describe('DPO in the studio', () => {
+  test('3 DPO updates from the demo pairs file: charts, pairs, and a download that parses', async () => {
+    const t0 = Date.now();
+    await page.getByTestId('method-switch').getByLabel('DPO').check();
+    const form = page.getByTestId('method-settings');
+    const field = (name: string) => form.locator(`input[name="${name}"]`);
+    expect(await form.getByLabel('Pairs URL').inputValue()).toMatch(/models\/mini-imdb\/pairs\.jsonl$/);
+
+    // DPOConfig fields are checked as typed (validateDPOConfig's message, on the field it names).
+    await field('beta').fill('0');
+    await expect
+      .poll(() => form.locator('.field:has(input[name="beta"]) .field-error').textContent())
+      .toMatch(/beta must be a number > 0, got 0/);
+    expect(await page.getByTestId('train').isDisabled()).toBe(true);
+    await field('beta').fill('0.1');
+    await field('max_steps').fill('3');
+    await field('per_device_train_batch_size').fill('2');
+    await field('learning_rate').fill('5e-3');
+    await expect.poll(() => form.locator('.field-error').count()).toBe(0);
+
+    const train = page.getByTestId('train');
+    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
+    await train.click();
+    const end = Date.now() + 540_000;
+    while ((await phaseOf()) !== 'finished') {
+      await noErrors();
+      if (Date.now() > end) throw new Error(`phase ${await phaseOf()} at update ${await updateOf()}`);
+      await page.waitForTimeout(500);
+    }
+    console.log(`[e2e] 3 DPO updates after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    expect(await updateOf()).toBe(3);
+    // One point per update on every chart of TRL's DPO stats.
+    for (const id of ['loss', 'rewards', 'accuracies', 'logps', 'logits'])
+      expect(await pointsOf(`pref-chart-${id}`), id).toBe(3);
+
+    // The shown pairs: after the last update, the policy's log-probs and the reference's in brackets.
+    const pairs = page.getByTestId('pref-pairs');
+    expect(await pairs.getAttribute('data-step')).toBe('3');
+    expect(await pairs.locator('tbody tr').count()).toBe(4);
+    const firstRow = (await pairs.locator('tbody tr').first().textContent()) ?? '';
+    expect(firstRow).toContain('This movie was');
+    expect(firstRow).toMatch(/-\d+(\.\d+)? \(-\d+(\.\d+)?\)/);
+
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/studio-dpo.png', fullPage: true });
+
+    // The policy as a Hugging Face folder: GPT2LMHeadModel's names and the demo's shapes, no value head.
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: 120_000 }),
+      page.getByTestId('download-weights').click(),
+    ]);
+    const zip = unzipSync(readFileSync(await download.path()));
+    const names = Object.keys(zip);
+    const folder = names[0].split('/')[0];
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json'])
+      expect(names).toContain(`${folder}/${f}`);
+    const { tensors } = readSafetensors(zip[`${folder}/model.safetensors`]);
+    const table = gpt2ParamTable(DEMO_POLICY);
+    expect(tensors.size).toBe(table.entries.length);
+    for (const e of table.entries) {
+      expect(tensors.get(`transformer.${e.name}`)?.shape, e.name).toEqual(e.shape);
+      expect(tensors.get(`transformer.${e.name}`)?.dtype).toBe('F32');
+    }
+    await noErrors();
+  });
+});
