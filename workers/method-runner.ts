@@ -22,6 +22,7 @@ import {
   errorInfo,
   type FromWorker,
   type PairsSpec,
+  type PolicySpec,
   type PairView,
   type PreferenceRunSettings,
   type RunPhase,
@@ -66,7 +67,7 @@ function loraDpoJob(
   files: HFFiles,
   rows: PreferencePair[],
   s: PreferenceRunSettings & { method: 'dpo' },
-  baseModel: string,
+  baseModel: string | null,
 ): Job {
   const base = loadHFFolder(files);
   const pairs = tokenizePairs(rows, encode, s.config, base.config.eos_token_id ?? 50256);
@@ -93,6 +94,11 @@ function loraDpoJob(
     exportFolder: (merged) => (merged ? trainer.exportMerged() : trainer.exportAdapter(baseModel)),
     dispose: () => trainer.dispose(),
   };
+}
+
+/** adapter_config.json's base_model_name_or_path: the Hub repo id, or the folder's URL. */
+function peftBaseName(spec: PolicySpec): string | null {
+  return spec.kind === 'hub' ? spec.repo : spec.kind === 'url' ? spec.base : null;
 }
 
 async function readPairs(spec: PairsSpec, progress: ProgressFn): Promise<PreferencePair[]> {
@@ -259,7 +265,7 @@ export class PreferenceRunner {
       this.job =
         s.method === 'dpo'
           ? s.lora
-            ? loraDpoJob(gpu, files, rows, s, base)
+            ? loraDpoJob(gpu, files, rows, s, peftBaseName(s.policy))
             : dpoJob(gpu, files, rows, s)
           : rewardJob(gpu, files, rows, s);
       this.stepsDone = 0;

@@ -145,7 +145,8 @@ export function resolveLora(d: Record<LoraKey, string>, errors: FieldError[]): L
     return validateLoraConfig(c);
   } catch (e) {
     const message = (e as Error).message;
-    const field = LORA_KEYS.find((k) => message.includes(k.replace('lora_', ''))) ?? 'use_peft';
+    // validateLoraConfig's messages open with the field's name.
+    const field = LORA_KEYS.find((k) => message.startsWith(k)) ?? 'use_peft';
     errors.push({ field, message });
     return null;
   }
@@ -301,6 +302,8 @@ export interface MethodState {
   draft: MethodDraft;
   /** The method of the run on screen (null: none started here). */
   running: PreferenceMethod | null;
+  /** Whether that run trains LoRA adapters (its download is the adapter folder). */
+  runLora: boolean;
   metrics: PrefMetricRow[];
   pairs: { step: number; rows: PairView[] } | null;
   setMethod(method: Method): void;
@@ -310,6 +313,7 @@ export interface MethodState {
 export const useMethod = create<MethodState>()((set) => ({
   draft: demoMethodDraft(),
   running: null,
+  runLora: false,
   metrics: [],
   pairs: null,
   // The panel follows the switch: a finished run's charts give way to the new method's.
@@ -343,7 +347,7 @@ export function startFormPreferenceRun(): FieldError[] {
   if (!settings) return errors;
   if (!sendRun) return [{ field: 'engine', message: 'the engine is not started' }];
   useStudio.getState().beginRun();
-  useMethod.setState({ running: settings.method, metrics: [], pairs: null });
+  useMethod.setState({ running: settings.method, runLora: settings.lora !== null, metrics: [], pairs: null });
   sendRun(settings);
   return [];
 }

@@ -58,7 +58,9 @@ export function Controls() {
   const hasMetrics = useStudio((s) => s.metrics.length > 0);
   const ppoErrors = useSettingsErrors();
   const methodErrors = useMethodErrors();
-  const errors = useMethod((s) => s.draft.method === 'ppo') ? ppoErrors : methodErrors;
+  const errors = useMethod((s) => s.draft.method === 'ppo')
+    ? new Map([...ppoErrors, ...methodErrors])
+    : methodErrors;
   const [zip, zipping] = useAsyncAction(downloadModelZip);
   const [files, saving] = useAsyncAction(downloadModelFiles);
   const running = phase === 'training' || phase === 'pausing' || phase === 'paused';

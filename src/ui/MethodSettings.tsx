@@ -4,13 +4,16 @@ import { REWARD_DEFAULTS } from '../rl/reward-model-trainer.ts';
 import {
   DPO_KEYS,
   REWARD_KEYS,
+  resolveLora,
   resolvePreferenceSettings,
   useMethod,
   type Method,
   type PairsDraft,
 } from '../store/method.ts';
+import type { FieldError } from '../store/settings.ts';
 import { useStudio } from '../store/store.ts';
 import { BoolField, FieldMessage, TextField } from './fields.tsx';
+import { LoraSettings } from './LoraSettings.tsx';
 
 const METHODS: { id: Method; label: string; hint: string }[] = [
   { id: 'ppo', label: 'PPO', hint: 'TRL PPOTrainer against the reward model below' },
@@ -54,7 +57,13 @@ export function useMethodErrors(): Map<string, string> {
   const policy = useStudio((s) => s.draft.policy);
   return useMemo(() => {
     const m = new Map<string, string>();
-    if (draft.method === 'ppo') return m;
+    if (draft.method === 'ppo') {
+      const errors: FieldError[] = [];
+      if (resolveLora(draft.lora, errors))
+        m.set('use_peft', "LoRA PPO needs the engine's LoRA session, which this build does not have yet");
+      for (const e of errors) if (!m.has(e.field)) m.set(e.field, e.message);
+      return m;
+    }
     for (const e of resolvePreferenceSettings(draft, policy).errors)
       if (!m.has(e.field)) m.set(e.field, e.message);
     return m;
@@ -197,6 +206,7 @@ export function MethodSettings() {
           ))}
         </div>
         <p className="hint">{METHODS.find((x) => x.id === m)!.hint}</p>
+        <LoraSettings errors={errors} />
         {m !== 'ppo' && (
           <>
             <PairsField

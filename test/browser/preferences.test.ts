@@ -3,14 +3,17 @@
  * demo's policy (public/models/mini-imdb/policy) and its pairs file (public/models/mini-imdb/pairs.jsonl,
  * made by test/fixtures/scripts/make_mini_imdb_pairs.mjs), a TRL field refused as typed, 3 updates on
  * the charts, the pairs table with policy and reference log-probs, and the policy's download parsed
- * back (GPT-2 names and shapes of the demo's config).
+ * back (GPT-2 names and shapes of the demo's config); then the same with LoRA switched on: the peft
+ * adapter folder (peft's names and shapes) and the merged weights.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { makeGPT2Config } from '../../src/model/config.ts';
+import { loraTable } from '../../src/model/lora-table.ts';
 import { gpt2ParamTable } from '../../src/model/param-table.ts';
+import { PEFT_PREFIX } from '../../src/model/peft.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
 import { launchChromium } from '../helpers/browser.ts';
 
@@ -106,6 +109,75 @@ describe('DPO in the studio', () => {
       expect(tensors.get(`transformer.${e.name}`)?.shape, e.name).toEqual(e.shape);
       expect(tensors.get(`transformer.${e.name}`)?.dtype).toBe('F32');
     }
+    await noErrors();
+  });
+
+  test('3 LoRA DPO updates; the adapter folder and the merged weights parse', async () => {
+    await page.goto(`${inject('baseURL')}?checkpoint_every=0`);
+    await page.getByTestId('method-switch').getByLabel('DPO').check();
+    const form = page.getByTestId('method-settings');
+    const field = (name: string) => form.locator(`input[name="${name}"]`);
+    await form.getByLabel('use_peft').check();
+    await field('lora_target_modules').fill('c_attn,c_fc,c_foo');
+    await expect
+      .poll(() => form.locator('.field:has(input[name="lora_target_modules"]) .field-error').textContent())
+      .toMatch(/"c_foo" is not one of c_attn, c_proj, c_fc/);
+    await field('lora_target_modules').fill('c_attn,c_proj,c_fc');
+    await field('lora_r').fill('4');
+    await field('lora_alpha').fill('8');
+    await field('max_steps').fill('3');
+    await field('per_device_train_batch_size').fill('2');
+    await field('learning_rate').fill('5e-3');
+    await expect.poll(() => form.locator('.field-error').count()).toBe(0);
+    const train = page.getByTestId('train');
+    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
+    await train.click();
+    const end = Date.now() + 540_000;
+    while ((await phaseOf()) !== 'finished') {
+      await noErrors();
+      if (Date.now() > end) throw new Error(`phase ${await phaseOf()} at update ${await updateOf()}`);
+      await page.waitForTimeout(500);
+    }
+    expect(await updateOf()).toBe(3);
+    expect(await pointsOf('pref-chart-loss')).toBe(3);
+    const firstRow = (await page.getByTestId('pref-pairs').locator('tbody tr').first().textContent()) ?? '';
+    expect(firstRow).toMatch(/-\d+(\.\d+)? \(-\d+(\.\d+)?\)/);
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/studio-dpo-lora.png', fullPage: true });
+
+    // The peft adapter folder: adapter_config.json as peft writes it, lora_A/lora_B by peft's names.
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: 120_000 }),
+      page.getByTestId('download-weights').click(),
+    ]);
+    const zip = unzipSync(readFileSync(await download.path()));
+    const folder = Object.keys(zip)[0].split('/')[0];
+    const config = JSON.parse(new TextDecoder().decode(zip[`${folder}/adapter_config.json`]));
+    expect(config).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8, fan_in_fan_out: true });
+    expect(config.target_modules).toEqual(['c_attn', 'c_proj', 'c_fc']);
+    const { tensors } = readSafetensors(zip[`${folder}/adapter_model.safetensors`]);
+    const table = loraTable(DEMO_POLICY, {
+      r: 4,
+      alpha: 8,
+      dropout: 0.05,
+      targetModules: ['c_attn', 'c_proj', 'c_fc'],
+      useRslora: false,
+    });
+    // 2 layers x 4 Conv1D (c_proj in attention and in the MLP) x (A, B).
+    expect(tensors.size).toBe(16);
+    for (const e of table.entries) expect(tensors.get(PEFT_PREFIX + e.name)?.shape, e.name).toEqual(e.shape);
+    expect(tensors.get(`${PEFT_PREFIX}h.0.attn.c_attn.lora_B.weight`)?.shape).toEqual([192, 4]);
+
+    // The merged weights: a whole GPT-2 folder.
+    const [merged] = await Promise.all([
+      page.waitForEvent('download', { timeout: 120_000 }),
+      page.getByTestId('download-merged').click(),
+    ]);
+    const mzip = unzipSync(readFileSync(await merged.path()));
+    const mfolder = Object.keys(mzip)[0].split('/')[0];
+    const full = readSafetensors(mzip[`${mfolder}/model.safetensors`]).tensors;
+    expect(full.size).toBe(gpt2ParamTable(DEMO_POLICY).entries.length);
+    expect(full.get('transformer.h.1.mlp.c_fc.weight')?.shape).toEqual([64, 256]);
     await noErrors();
   });
 });
