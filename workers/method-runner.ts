@@ -73,7 +73,7 @@ function loraDpoJob(
   const pairs = tokenizePairs(rows, encode, s.config, base.config.eos_token_id ?? 50256);
   const shown = pairs.slice(0, SHOWN_PAIRS);
   const trainer = new LoraDPOTrainer(gpu, base, s.lora!, pairs, s.config);
-  const refShown = trainer.refLogps(layoutPairBatch(shown));
+  const refShown = trainer.refLogps(trainer.layout(shown));
   return {
     config: base.config,
     total: trainer.totalSteps,

@@ -82,7 +82,7 @@ export class LoraDPOTrainer {
   /** The policy's log-probs of some pairs (no update): for display. */
   async policyLogps(pairs: readonly TokenizedPair[]): Promise<PairValues> {
     return splitPairs(
-      (await sequenceLogps(this.policy.net, layoutPairBatch(pairs), { average: this.average })).logps,
+      (await sequenceLogps(this.policy.net, this.layout(pairs), { average: this.average })).logps,
     );
   }
 
@@ -94,7 +94,7 @@ export class LoraDPOTrainer {
     const stats: DPOBatchStats[] = [];
     this.policy.zeroGrads();
     for (const idx of micro) {
-      const batch = layoutPairBatch(idx.map((j) => this.pairs[j]));
+      const batch = this.layout(idx.map((j) => this.pairs[j]));
       const ref = await this.refLogps(batch);
       const fwd = await this.policy.forward(batch, this.average);
       const loss = dpoLoss(
@@ -126,6 +126,12 @@ export class LoraDPOTrainer {
         epoch: this.microDone / microPerEpoch,
       },
     };
+  }
+
+  /** Pairs as a batch, padded with EOS (a token of the vocabulary; padding is outside the loss). */
+  layout(pairs: readonly TokenizedPair[]): PairBatch {
+    const { eos_token_id: eos, vocab_size: V } = this.base.config;
+    return layoutPairBatch(pairs, eos !== null && eos < V ? eos : 0);
   }
 
   /** The adapters' block, laid out by their table. */

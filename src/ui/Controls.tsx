@@ -8,7 +8,10 @@ import { useSettingsErrors } from './SettingsPanel.tsx';
 
 /** "Step 12 / 100": completed PPO steps of the run. */
 function StepCounter() {
-  const done = useStudio((s) => (s.metrics.length ? s.metrics[s.metrics.length - 1].step + 1 : 0));
+  const ppoDone = useStudio((s) => (s.metrics.length ? s.metrics[s.metrics.length - 1].step + 1 : 0));
+  // A DPO / reward-model run counts its updates (1-based) in the method store.
+  const prefDone = useMethod((s) => (s.metrics.length ? s.metrics[s.metrics.length - 1].step : 0));
+  const done = Math.max(ppoDone, prefDone);
   const total = useStudio((s) => s.run.info?.totalSteps);
   return (
     <span className="step-counter" data-testid="step-counter" aria-live="polite" data-step={done}>

@@ -180,4 +180,55 @@ describe('DPO in the studio', () => {
     expect(full.get('transformer.h.1.mlp.c_fc.weight')?.shape).toEqual([64, 256]);
     await noErrors();
   });
+
+  test('2 reward-model updates: scores of the pairs, a GPT2ForSequenceClassification download', async () => {
+    await page.goto(`${inject('baseURL')}?checkpoint_every=0`);
+    await page.getByTestId('method-switch').getByLabel('Reward model').check();
+    const form = page.getByTestId('method-settings');
+    const field = (name: string) => form.locator(`input[name="${name}"]`);
+    await field('max_steps').fill('2');
+    await field('per_device_train_batch_size').fill('2');
+    await expect.poll(() => form.locator('.field-error').count()).toBe(0);
+    const train = page.getByTestId('train');
+    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
+    await train.click();
+    const end = Date.now() + 540_000;
+    while ((await phaseOf()) !== 'finished') {
+      await noErrors();
+      if (Date.now() > end) throw new Error(`phase ${await phaseOf()} at update ${await updateOf()}`);
+      await page.waitForTimeout(500);
+    }
+    for (const id of ['loss', 'accuracy', 'rewards']) expect(await pointsOf(`pref-chart-${id}`), id).toBe(2);
+    const pairs = page.getByTestId('pref-pairs');
+    expect(await pairs.locator('tbody tr').count()).toBe(4);
+    expect(await pairs.locator('h2').textContent()).toContain('reward-model scores');
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/studio-reward-model.png', fullPage: true });
+
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: 120_000 }),
+      page.getByTestId('download-weights').click(),
+    ]);
+    const zip = unzipSync(readFileSync(await download.path()));
+    const folder = Object.keys(zip)[0].split('/')[0];
+    const config = JSON.parse(new TextDecoder().decode(zip[`${folder}/config.json`]));
+    expect(config.architectures).toEqual(['GPT2ForSequenceClassification']);
+    expect(Object.keys(config.id2label)).toEqual(['0']);
+    const { tensors } = readSafetensors(zip[`${folder}/model.safetensors`]);
+    expect(tensors.get('score.weight')?.shape).toEqual([1, 64]);
+    expect(tensors.size).toBe(gpt2ParamTable(DEMO_POLICY, { scoreHead: true }).entries.length);
+
+    // Handed to the PPO form as its reward: the method switches back and the reward is the folder's files.
+    await page.getByTestId('use-as-reward').click();
+    await expect.poll(() => page.getByTestId('method-switch').getByLabel('PPO').isChecked()).toBe(true);
+    await expect
+      .poll(() =>
+        page
+          .getByTestId('settings')
+          .getByText(/\d+ files/)
+          .count(),
+      )
+      .toBeGreaterThan(0);
+    await noErrors();
+  });
 });
