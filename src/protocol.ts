@@ -9,6 +9,7 @@ import type { AdapterSummary } from './gpu/device.ts';
 import type { LoraConfig } from './model/lora-table.ts';
 import type { PPOConfig } from './rl/config.ts';
 import type { DPOConfig } from './rl/dpo-config.ts';
+import type { EvalReport } from './rl/evaluate.ts';
 import type { RewardConfig } from './rl/reward-model-trainer.ts';
 import type { ScalarStatName } from './rl/stats.ts';
 import type { Sample } from './rl/trainer.ts';
@@ -177,6 +178,11 @@ export type ToWorker =
   /** Reference vs policy continuations of a prompt; answered by `compare-result`. */
   | { type: 'compare'; id: number; prompt: string; maxNewTokens: number }
   /**
+   * Reference vs policy on `samples` queries of the run's prompts with the same sampling keys
+   * (src/rl/evaluate.ts); answered by `eval-result`.
+   */
+  | { type: 'evaluate'; id: number; samples: number; seed: number }
+  /**
    * The policy as a Hugging Face folder; answered by `export-result`. A LoRA run gives its peft
    * adapter folder, or with `merged` the base with the adapters merged in.
    */
@@ -221,6 +227,8 @@ export type FromWorker =
   /** A resumed run's history, before its first new step. */
   | { type: 'restored'; history: MetricRow[]; marks: TargetMark[]; target: SentimentTarget }
   | { type: 'compare-result'; id: number; result: CompareResult }
+  /** `step`: the PPO step the policy was at. */
+  | { type: 'eval-result'; id: number; step: number; report: EvalReport }
   | { type: 'export-result'; id: number; step: number; files: [string, Uint8Array][] }
   | { type: 'checkpoint-saved'; step: number; savedAt: string; bytes: number }
   | { type: 'checkpoint-info'; info: CheckpointInfo | null };

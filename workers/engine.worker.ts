@@ -7,6 +7,7 @@ import { runSelfTest } from '../src/engine/selftest.ts';
 import { Gpu } from '../src/gpu/gpu.ts';
 import { errorInfo, type FromWorker, type ToWorker } from '../src/protocol.ts';
 import { checkpointInfo, discardCheckpoint } from './checkpoint.ts';
+import { evaluateRun } from './evaluate.ts';
 import { PreferenceRunner } from './method-runner.ts';
 import { Runner, throttledProgress } from './runner.ts';
 
@@ -76,6 +77,9 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'compare':
       await runner.compare(msg.id, msg.prompt, msg.maxNewTokens);
       return;
+    case 'evaluate':
+      post(await runner.withSession((s) => evaluateRun(s, msg)));
+      return;
     case 'export':
       await (prefRunner.loaded ? prefRunner.export(msg.id, msg.merged === true) : runner.export(msg.id));
       return;
@@ -101,6 +105,7 @@ const DURING: Partial<Record<ToWorker['type'], string>> = {
   init: 'opening the GPU',
   selftest: 'running the GPU self-test',
   compare: 'comparing the reference and the policy',
+  evaluate: 'evaluating the reference and the policy',
   export: 'exporting the model',
   'checkpoint-query': 'looking for a saved checkpoint',
   'checkpoint-discard': 'discarding the checkpoint',

@@ -342,6 +342,13 @@ export class Runner {
     });
   }
 
+  /** Runs `job` on the loaded session as a GPU job (between steps), e.g. workers/evaluate.ts. */
+  withSession<T>(job: (session: TrainingSession) => Promise<T>): Promise<T> {
+    const session = this.session;
+    if (!session) return Promise.reject(new Error('load a model first: press Train'));
+    return this.exclusive(() => job(session));
+  }
+
   async export(id: number): Promise<void> {
     const session = this.session;
     if (!session) throw new Error('there is no trained model to download yet: press Train');

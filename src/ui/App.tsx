@@ -5,6 +5,7 @@ import { ComparePanel } from './ComparePanel.tsx';
 import { Controls } from './Controls.tsx';
 import { Downloads } from './Downloads.tsx';
 import { ErrorList } from './ErrorList.tsx';
+import { EvaluatePanel } from './EvaluatePanel.tsx';
 import { MethodSettings } from './MethodSettings.tsx';
 import { NoWebGpu } from './NoWebGpu.tsx';
 import { PreferencePanel } from './PreferencePanel.tsx';
@@ -47,6 +48,7 @@ export function App() {
                     <SamplesTable />
                     <ComparePanel />
                   </div>
+                  <EvaluatePanel />
                 </>
               ) : (
                 <PreferencePanel />
