@@ -6,6 +6,7 @@ import { Controls } from './Controls.tsx';
 import { Downloads } from './Downloads.tsx';
 import { ErrorList } from './ErrorList.tsx';
 import { EvaluatePanel } from './EvaluatePanel.tsx';
+import { FeedbackPanel } from './FeedbackPanel.tsx';
 import { MethodSettings } from './MethodSettings.tsx';
 import { NoWebGpu } from './NoWebGpu.tsx';
 import { PreferencePanel } from './PreferencePanel.tsx';
@@ -49,6 +50,7 @@ export function App() {
                     <ComparePanel />
                   </div>
                   <EvaluatePanel />
+                  <FeedbackPanel />
                 </>
               ) : (
                 <PreferencePanel />
