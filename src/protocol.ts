@@ -6,12 +6,16 @@
  * This module holds types only, so the page imports no engine code through it.
  */
 import type { AdapterSummary } from './gpu/device.ts';
+import type { LoraConfig } from './model/lora-table.ts';
 import type { PPOConfig, RolloutSpec } from './rl/config.ts';
-
-export type { RolloutSpec } from './rl/config.ts';
+import type { DPOConfig } from './rl/dpo-config.ts';
+import type { EvalReport } from './rl/evaluate.ts';
+import type { RewardConfig } from './rl/reward-model-trainer.ts';
 import type { ScalarStatName } from './rl/stats.ts';
 import type { Sample } from './rl/trainer.ts';
 import type { SentimentTarget } from './reward/types.ts';
+
+export type { RolloutSpec } from './rl/config.ts';
 
 /** Files the user picked, by name (a folder pick gives "dir/file" names; the last part is used). */
 export type LocalFiles = ReadonlyMap<string, Blob>;
@@ -49,6 +53,31 @@ export interface RunSettings {
   rollout: RolloutSpec;
   /** Save a checkpoint to OPFS every this many PPO steps (0: never). */
   checkpointEvery: number;
+}
+
+/** Where preference pairs come from: a file at a URL (a Hub dataset file's URL too), or a Blob. */
+export type PairsSpec = { kind: 'url'; url: string } | { kind: 'blob'; blob: Blob; name: string };
+
+/** A DPO or reward-model run; `config` has passed validateDPOConfig / validateTrainingArgs. */
+export type PreferenceRunSettings = {
+  policy: PolicySpec;
+  pairs: PairsSpec;
+  /** LoRA adapters (TRL ModelConfig's use_peft and lora_*); null: every weight trains. */
+  lora: LoraConfig | null;
+} & ({ method: 'dpo'; config: DPOConfig } | { method: 'reward'; config: RewardConfig });
+
+/** One shown pair: DPO's policy and reference sequence log-probs, or the reward model's scores. */
+export interface PairView {
+  row: number;
+  prompt: string;
+  chosen: string;
+  rejected: string;
+  /** DPO: the policy's log-probs of the completions; reward model: the scores. */
+  chosenValue: number;
+  rejectedValue: number;
+  /** DPO only: the reference's log-probs. */
+  refChosen?: number;
+  refRejected?: number;
 }
 
 /** 'pausing' and 'stopping': asked for, taking effect when the step in flight ends. */
@@ -126,6 +155,8 @@ export type ToWorker =
   | { type: 'selftest'; id: number; size: { M: number; K: number; N: number } }
   /** Load models and prompts, then train; answered by `run-phase`, `download`, `run-info`, `step`... */
   | { type: 'train'; settings: RunSettings }
+  /** Load a policy and pairs, then train DPO or a reward model; answered like `train`, with `pref-step`. */
+  | { type: 'train-preferences'; settings: PreferenceRunSettings }
   /** Resume the run saved in OPFS; answered like `train`, with `restored` first. */
   | { type: 'resume-checkpoint' }
   | { type: 'pause' }
@@ -136,8 +167,16 @@ export type ToWorker =
   | { type: 'set-target'; target: SentimentTarget }
   /** Reference vs policy continuations of a prompt; answered by `compare-result`. */
   | { type: 'compare'; id: number; prompt: string; maxNewTokens: number }
-  /** The policy as a Hugging Face folder; answered by `export-result`. */
-  | { type: 'export'; id: number }
+  /**
+   * Reference vs policy on `samples` queries of the run's prompts with the same sampling keys
+   * (src/rl/evaluate.ts); answered by `eval-result`.
+   */
+  | { type: 'evaluate'; id: number; samples: number; seed: number }
+  /**
+   * The policy as a Hugging Face folder; answered by `export-result`. A LoRA run gives its peft
+   * adapter folder, or with `merged` the base with the adapters merged in.
+   */
+  | { type: 'export'; id: number; merged?: boolean }
   /** Is there a checkpoint to resume? Answered by `checkpoint-info`. */
   | { type: 'checkpoint-query' }
   | { type: 'checkpoint-discard' }
@@ -171,10 +210,15 @@ export type FromWorker =
   | { type: 'download'; id: string; label: string; loaded: number; total: number | null; done: boolean }
   | { type: 'run-info'; info: RunInfo }
   | { type: 'step'; report: StepReport }
+  /** One DPO / reward-model update: TRL's stat names (dpo-stats.ts, reward-model-loss.ts). */
+  | { type: 'pref-step'; step: number; stats: Record<string, number>; seconds: number }
+  | { type: 'pref-pairs'; step: number; rows: PairView[] }
   | { type: 'target'; mark: TargetMark }
   /** A resumed run's history, before its first new step. */
   | { type: 'restored'; history: MetricRow[]; marks: TargetMark[]; target: SentimentTarget }
   | { type: 'compare-result'; id: number; result: CompareResult }
+  /** `step`: the PPO step the policy was at. */
+  | { type: 'eval-result'; id: number; step: number; report: EvalReport }
   | { type: 'export-result'; id: number; step: number; files: [string, Uint8Array][] }
   | { type: 'checkpoint-saved'; step: number; savedAt: string; bytes: number }
   | { type: 'checkpoint-info'; info: CheckpointInfo | null };

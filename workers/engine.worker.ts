@@ -7,7 +7,9 @@ import { runSelfTest } from '../src/engine/selftest.ts';
 import { Gpu } from '../src/gpu/gpu.ts';
 import { errorInfo, type FromWorker, type ToWorker } from '../src/protocol.ts';
 import { checkpointInfo, discardCheckpoint } from './checkpoint.ts';
-import { Runner } from './runner.ts';
+import { evaluateRun } from './evaluate.ts';
+import { PreferenceRunner } from './method-runner.ts';
+import { Runner, throttledProgress } from './runner.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -33,6 +35,7 @@ async function init(): Promise<Gpu> {
 }
 
 const runner = new Runner(init, post);
+const prefRunner = new PreferenceRunner(init, post, throttledProgress(post));
 
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
@@ -45,19 +48,28 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case 'train':
+      await prefRunner.shutdown();
       await runner.start(msg.settings);
       return;
+    case 'train-preferences':
+      await runner.shutdown();
+      await prefRunner.start(msg.settings);
+      return;
     case 'resume-checkpoint':
+      await prefRunner.shutdown();
       await runner.start(null);
       return;
     case 'pause':
       runner.pause();
+      prefRunner.pause();
       return;
     case 'resume':
       runner.resume();
+      prefRunner.resume();
       return;
     case 'stop':
       runner.stop();
+      prefRunner.stop();
       return;
     case 'set-target':
       runner.setTarget(msg.target);
@@ -65,8 +77,11 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'compare':
       await runner.compare(msg.id, msg.prompt, msg.maxNewTokens);
       return;
+    case 'evaluate':
+      post(await runner.withSession((s) => evaluateRun(s, msg)));
+      return;
     case 'export':
-      await runner.export(msg.id);
+      await (prefRunner.loaded ? prefRunner.export(msg.id, msg.merged === true) : runner.export(msg.id));
       return;
     case 'checkpoint-query':
       post({ type: 'checkpoint-info', info: await checkpointInfo() });
@@ -90,6 +105,7 @@ const DURING: Partial<Record<ToWorker['type'], string>> = {
   init: 'opening the GPU',
   selftest: 'running the GPU self-test',
   compare: 'comparing the reference and the policy',
+  evaluate: 'evaluating the reference and the policy',
   export: 'exporting the model',
   'checkpoint-query': 'looking for a saved checkpoint',
   'checkpoint-discard': 'discarding the checkpoint',

@@ -47,7 +47,7 @@ import {
 type Post = (msg: FromWorker, transfer?: Transferable[]) => void;
 
 /** Sends download progress at most every 150 ms per file, and always the last report. */
-function throttledProgress(post: Post): ProgressFn {
+export function throttledProgress(post: Post): ProgressFn {
   const last = new Map<string, number>();
   return (id, label, p) => {
     const done = p.total !== null && p.loaded >= p.total;
@@ -331,6 +331,13 @@ export class Runner {
         step: session.step,
       },
     });
+  }
+
+  /** Runs `job` on the loaded session as a GPU job (between steps), e.g. workers/evaluate.ts. */
+  withSession<T>(job: (session: TrainingSession) => Promise<T>): Promise<T> {
+    const session = this.session;
+    if (!session) return Promise.reject(new Error('load a model first: press Train'));
+    return this.exclusive(() => job(session));
   }
 
   async export(id: number): Promise<void> {

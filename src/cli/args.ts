@@ -7,11 +7,11 @@
  *    an empty string and surrounding spaces are refused (JavaScript's Number() takes most of them).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseDecimal } from '../rl/config.ts';
 import { UsageError } from './command.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
 
 /** `--key -1` -> `--key=-1` for options of type string. */
@@ -36,11 +36,19 @@ export function parseCliArgs<T extends ParseArgsConfig & { args: string[]; optio
   return parseArgs({ ...config, args: joinNegativeValues(config.args, config.options) });
 }
 
-/** A decimal number (see the rules above), finite. */
+/** A decimal number (see the rules above; parseDecimal's, without its trimming), finite. */
 export function decimalNumber(flag: string, raw: string): number {
-  const x = Number(raw);
-  if (!DECIMAL.test(raw) || !Number.isFinite(x))
+  const x = raw.trim() === raw ? parseDecimal(raw) : null;
+  if (x === null || !Number.isFinite(x))
     throw new UsageError(`${flag} takes a decimal number, got ${JSON.stringify(raw)}`);
+  return x;
+}
+
+/** An integer written in decimal digits, maybe signed (`-1`, `16`; not `1e1`, `16.0` or `0x10`). */
+export function decimalInt(flag: string, raw: string): number {
+  const x = Number(raw);
+  if (!/^[+-]?\d+$/.test(raw) || !Number.isSafeInteger(x))
+    throw new UsageError(`${flag} takes an integer, got ${JSON.stringify(raw)}`);
   return x;
 }
 

@@ -1,5 +1,22 @@
 /** CLI options by a config's TRL field names (`--learning_rate 1e-4`), typed by the field's default. */
+import { decimalInt, decimalNumber } from './args.ts';
 import { UsageError } from './command.ts';
+
+/**
+ * The TrainingArguments/DPO/SFT/Reward fields that hold counts, lengths or seeds: they take an integer
+ * in decimal digits (`8`, `-1`), not `8.0` or `1e1`.
+ */
+export const INTEGER_FIELDS: ReadonlySet<string> = new Set([
+  'per_device_train_batch_size',
+  'max_steps',
+  'seed',
+  'gradient_accumulation_steps',
+  'warmup_steps',
+  'save_steps',
+  'max_length',
+  'max_prompt_length',
+  'max_completion_length',
+]);
 
 /** The parseArgs options for every key of `defaults`. */
 export function fieldOptions(defaults: object): Record<string, { type: 'string' }> {
@@ -7,8 +24,9 @@ export function fieldOptions(defaults: object): Record<string, { type: 'string' 
 }
 
 /**
- * `defaults` with the fields given on the command line: numbers, true/false, and none/null for the
- * fields that take it (those whose default is null or that `nullable` names).
+ * `defaults` with the fields given on the command line: decimal numbers (args.ts's rule: no `0x4`,
+ * `1_0` or `Infinity`), integers for INTEGER_FIELDS, true/false, and none/null for the fields that
+ * take it (those whose default is null or that `nullable` names).
  */
 export function parseFields<T extends object>(
   defaults: T,
@@ -26,9 +44,7 @@ export function parseFields<T extends object>(
       if (raw !== 'true' && raw !== 'false') throw new UsageError(`--${k} takes true or false, got ${raw}`);
       out[k] = raw === 'true';
     } else {
-      const x = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(x)) throw new UsageError(`--${k} takes a number, got ${raw}`);
-      out[k] = x;
+      out[k] = INTEGER_FIELDS.has(k) ? decimalInt(`--${k}`, raw) : decimalNumber(`--${k}`, raw);
     }
   }
   return out as T;

@@ -89,7 +89,7 @@ export class TrainingSession {
 
   constructor(
     readonly gpu: Gpu,
-    private readonly spec: SessionSpec,
+    readonly spec: SessionSpec,
   ) {
     const { model, config } = spec;
     this.config = model.config;

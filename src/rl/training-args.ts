@@ -94,7 +94,10 @@ export function* batchOrder(rows: number, a: TrainingArgs, total: number): Gener
   }
 }
 
-/** AdamW over a GPT-2's whole parameter block, with clipping and the non-finite guard. */
+/**
+ * AdamW over a GPT-2's trained block (its whole parameter block, or its LoRA adapters' block when
+ * adapters are attached before this is built), with clipping and the non-finite guard.
+ */
 export class BlockOptimizer {
   readonly opt: AdamW;
   private readonly normOut: GPUBuffer;
@@ -106,7 +109,7 @@ export class BlockOptimizer {
     private readonly net: GPT2,
     private readonly args: TrainingArgs,
   ) {
-    const N = net.table.total;
+    const N = net.trainTable.total;
     this.opt = new AdamW(gpu, N, {
       lr: args.learning_rate,
       beta1: args.adam_beta1,
@@ -121,8 +124,8 @@ export class BlockOptimizer {
 
   /** Clips, checks, then updates with learning rate `lr`; returns the global norm before clipping. */
   async step(lr: number): Promise<number | null> {
-    const grads = this.net.grads!;
-    const N = this.net.table.total;
+    const grads = this.net.trainGrads();
+    const N = this.net.trainTable.total;
     resetNonFiniteFlag(this.gpu, this.flag);
     findNonFinite(this.gpu, { flag: this.flag }, { inp: grads }, { N });
     let norm: number | null = null;
@@ -137,7 +140,7 @@ export class BlockOptimizer {
     const [flag] = await this.gpu.readU32(this.flag, 1);
     if (flag !== 0) throw new NonFiniteError(`non-finite gradient in ${await this.locate(grads)}`);
     this.opt.config = { ...this.opt.config, lr };
-    this.opt.step(this.net.params, grads);
+    this.opt.step(this.net.trainParams, grads);
     return norm;
   }
 
@@ -147,8 +150,8 @@ export class BlockOptimizer {
   }
 
   private async locate(block: GPUBuffer): Promise<string> {
-    const data = await this.gpu.readF32(block, this.net.table.total);
-    const bad = this.net.table.entries
+    const data = await this.gpu.readF32(block, this.net.trainTable.total);
+    const bad = this.net.trainTable.entries
       .filter((e) => data.subarray(e.offset, e.offset + e.size).some((x) => !Number.isFinite(x)))
       .map((e) => e.name);
     return bad.length ? bad.slice(0, 5).join(', ') : 'an unknown tensor';

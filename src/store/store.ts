@@ -16,6 +16,8 @@ import type {
   WorkerErrorInfo,
 } from '../protocol.ts';
 import type { SentimentTarget } from '../reward/types.ts';
+import { failEvaluate, handleEvalMessage } from './evaluate.ts';
+import { handlePreferenceMessage } from './method.ts';
 import { presetDraft, DEFAULT_PRESET, type PresetId, type SettingsDraft } from './settings.ts';
 
 export type GpuStatus = 'checking' | 'no-webgpu' | 'ready' | 'failed' | 'lost';
@@ -127,6 +129,7 @@ export const useStudio = create<StudioState>()((set, get) => ({
         set({ gpuStatus: 'ready', adapter: msg.adapter });
         return;
       case 'error':
+        failEvaluate(msg.requestId);
         set((s) => ({
           errors: [...s.errors, msg.error],
           gpuStatus: s.gpuStatus === 'checking' ? 'failed' : s.gpuStatus,
@@ -187,11 +190,18 @@ export const useStudio = create<StudioState>()((set, get) => ({
         }));
         return;
       }
+      case 'pref-step':
+      case 'pref-pairs':
+        handlePreferenceMessage(msg);
+        return;
       case 'target':
         set((s) => ({ marks: [...s.marks, msg.mark], target: msg.mark.target }));
         return;
       case 'compare-result':
         set({ compare: { pending: false, result: msg.result } });
+        return;
+      case 'eval-result':
+        handleEvalMessage(msg);
         return;
       case 'export-result':
         return; // the files go to the request's promise (engine-client.ts), not into state

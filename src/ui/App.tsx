@@ -5,7 +5,12 @@ import { ComparePanel } from './ComparePanel.tsx';
 import { Controls } from './Controls.tsx';
 import { Downloads } from './Downloads.tsx';
 import { ErrorList } from './ErrorList.tsx';
+import { EvaluatePanel } from './EvaluatePanel.tsx';
+import { FeedbackPanel } from './FeedbackPanel.tsx';
+import { MethodSettings } from './MethodSettings.tsx';
 import { NoWebGpu } from './NoWebGpu.tsx';
+import { PreferencePanel } from './PreferencePanel.tsx';
+import { useMethod } from '../store/method.ts';
 import { ResumeBanner } from './ResumeBanner.tsx';
 import { SamplesTable } from './SamplesTable.tsx';
 import { SettingsPanel } from './SettingsPanel.tsx';
@@ -13,6 +18,7 @@ import { StatusLine } from './StatusLine.tsx';
 
 export function App() {
   const status = useStudio((s) => s.gpuStatus);
+  const ppo = useMethod((s) => (s.running ?? s.draft.method) === 'ppo');
   return (
     <div className="app">
       <header className="app-header">
@@ -27,6 +33,7 @@ export function App() {
           <ResumeBanner />
           <div className="studio">
             <aside className="sidebar" aria-label="Settings">
+              <MethodSettings />
               <SettingsPanel />
             </aside>
             <main className="workspace">
@@ -35,11 +42,19 @@ export function App() {
                 <StatusLine />
                 <Downloads />
               </div>
-              <Charts />
-              <div className="pair">
-                <SamplesTable />
-                <ComparePanel />
-              </div>
+              {ppo ? (
+                <>
+                  <Charts />
+                  <div className="pair">
+                    <SamplesTable />
+                    <ComparePanel />
+                  </div>
+                  <EvaluatePanel />
+                  <FeedbackPanel />
+                </>
+              ) : (
+                <PreferencePanel />
+              )}
               <section className="diagnostics" aria-label="Diagnostics">
                 <AdapterPanel />
               </section>

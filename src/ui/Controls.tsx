@@ -2,11 +2,16 @@ import { useState } from 'react';
 import { useStudio } from '../store/store.ts';
 import * as engine from './engine-client.ts';
 import { downloadMetrics, downloadModelFiles, downloadModelZip } from './save.ts';
+import { useMethod } from '../store/method.ts';
+import { useMethodErrors } from './MethodSettings.tsx';
 import { useSettingsErrors } from './SettingsPanel.tsx';
 
 /** "Step 12 / 100": completed PPO steps of the run. */
 function StepCounter() {
-  const done = useStudio((s) => (s.metrics.length ? s.metrics[s.metrics.length - 1].step + 1 : 0));
+  const ppoDone = useStudio((s) => (s.metrics.length ? s.metrics[s.metrics.length - 1].step + 1 : 0));
+  // A DPO / reward-model run counts its updates (1-based) in the method store.
+  const prefDone = useMethod((s) => (s.metrics.length ? s.metrics[s.metrics.length - 1].step : 0));
+  const done = Math.max(ppoDone, prefDone);
   const total = useStudio((s) => s.run.info?.totalSteps);
   return (
     <span className="step-counter" data-testid="step-counter" aria-live="polite" data-step={done}>
@@ -54,7 +59,11 @@ export function Controls() {
   const gpuReady = useStudio((s) => s.gpuStatus === 'ready' || s.gpuStatus === 'lost');
   const hasModel = useStudio((s) => s.run.info !== null);
   const hasMetrics = useStudio((s) => s.metrics.length > 0);
-  const errors = useSettingsErrors();
+  const ppoErrors = useSettingsErrors();
+  const methodErrors = useMethodErrors();
+  const errors = useMethod((s) => s.draft.method === 'ppo')
+    ? new Map([...ppoErrors, ...methodErrors])
+    : methodErrors;
   const [zip, zipping] = useAsyncAction(downloadModelZip);
   const [files, saving] = useAsyncAction(downloadModelFiles);
   const running = phase === 'training' || phase === 'pausing' || phase === 'paused';

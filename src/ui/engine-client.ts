@@ -5,6 +5,7 @@
  */
 import type { FromWorker, ToWorker } from '../protocol.ts';
 import { resolveSettings, settingsFromLink } from '../store/settings.ts';
+import { setPreferenceRunSender, startFormPreferenceRun, useMethod } from '../store/method.ts';
 import { useStudio } from '../store/store.ts';
 import type { SentimentTarget } from '../reward/types.ts';
 
@@ -48,6 +49,7 @@ export function startEngine(): void {
       error: { name: 'WorkerError', message: ev.message || 'the engine worker failed to start' },
     });
   send({ type: 'init' });
+  setPreferenceRunSender((settings) => send({ type: 'train-preferences', settings }));
   // For trying the recovery path by hand (devtools console) and in the browser tests.
   Object.assign(window, { rlhfStudio: { simulateDeviceLoss: () => send({ type: 'simulate-device-loss' }) } });
 }
@@ -64,6 +66,7 @@ export function runSelfTest(): void {
 
 /** Starts a run with the form's settings; returns false (and changes nothing) if they are invalid. */
 export function train(): boolean {
+  if (useMethod.getState().draft.method !== 'ppo') return startFormPreferenceRun().length === 0;
   const { settings } = resolveSettings(useStudio.getState().draft);
   if (!settings) return false;
   useStudio.getState().beginRun();
@@ -96,11 +99,11 @@ export function compare(prompt: string, maxNewTokens: number): void {
 }
 
 /** The policy as a Hugging Face folder, by file name. */
-export function exportModel(): Promise<Map<string, Uint8Array>> {
+export function exportModel({ merged = false } = {}): Promise<Map<string, Uint8Array>> {
   const id = nextId++;
   const done = new Promise<Map<string, Uint8Array>>((resolve, reject) =>
     exports.set(id, { resolve, reject }),
   );
-  send({ type: 'export', id });
+  send({ type: 'export', id, merged });
   return done;
 }

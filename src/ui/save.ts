@@ -28,8 +28,8 @@ function runName(): string {
 }
 
 /** The policy as one zip holding a Hugging Face folder (config.json, model.safetensors, tokenizer files). */
-export async function downloadModelZip(): Promise<void> {
-  const files = await exportModel();
+export async function downloadModelZip({ merged = false } = {}): Promise<void> {
+  const files = await exportModel({ merged });
   const name = runName();
   // Weights barely compress and are large: stored as they are; the text files are deflated.
   const tree: Zippable = {};

@@ -1,0 +1,158 @@
+/**
+ * DPO with LoRA (TRL's DPOTrainer given a peft model): the policy is the base GPT-2 with LoRA
+ * adapters (peft's init: A kaiming-uniform, B zero, so the policy starts equal to the base), only the
+ * adapters train, and the reference is the same base with the adapters switched off: one copy of the
+ * base weights serves both (TRL's `null_ref_context`). Updates, micro-batches, the schedule, clipping
+ * and the stats are DPOTrainer's (dpo-trainer.ts); the reference forward runs before the policy's,
+ * whose activations backward needs.
+ *
+ * lora_dropout is not applied here: sequenceLogps runs the forward without a dropout seed.
+ */
+import { layoutPairBatch, type PairBatch, type TokenizedPair } from '../data/preferences.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import { exportHFFolder, type HFFiles } from '../model/hf-folder.ts';
+import { Lora } from '../model/lora.ts';
+import { initLoraParams, loraTable, type LoraConfig } from '../model/lora-table.ts';
+import { mergeLora, savePeftAdapter } from '../model/peft.ts';
+import type { LoadedGPT2 } from '../model/safetensors.ts';
+import { sequenceLogps } from '../model/sequence-logps.ts';
+import { mixSeed, mulberry32 } from '../util/random.ts';
+import { dpoLoss } from './dpo.ts';
+import {
+  dpoTotalSteps,
+  lossSettings,
+  scheduledLearningRate,
+  validateDPOConfig,
+  type DPOConfig,
+} from './dpo-config.ts';
+import { DPOPolicy, splitPairs, type PairValues } from './dpo-policy.ts';
+import { dpoBatchStats, meanBatchStats, type DPOBatchStats } from './dpo-stats.ts';
+import { updateBatches, type DPOStepResult } from './dpo-trainer.ts';
+import { BlockOptimizer } from './training-args.ts';
+
+export class LoraDPOTrainer {
+  readonly totalSteps: number;
+  private readonly policy: DPOPolicy;
+  private readonly lora: Lora;
+  private readonly optimizer: BlockOptimizer;
+  private readonly batches: Generator<number[][]>;
+  private readonly average: boolean;
+  private stepsDone = 0;
+  private microDone = 0;
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly base: LoadedGPT2,
+    loraConfig: LoraConfig,
+    private readonly pairs: readonly TokenizedPair[],
+    readonly config: DPOConfig,
+  ) {
+    validateDPOConfig(config);
+    if (pairs.length === 0) throw new RangeError('DPO needs at least one preference pair');
+    this.policy = new DPOPolicy(gpu, base.config, base.params);
+    const table = loraTable(base.config, loraConfig);
+    this.lora = new Lora(
+      gpu,
+      base.config,
+      loraConfig,
+      initLoraParams(table, mulberry32(mixSeed(config.seed, 0x10a1))),
+    );
+    this.policy.net.attachLora(this.lora);
+    this.optimizer = new BlockOptimizer(gpu, this.policy.net, config);
+    this.average = config.loss_type === 'ipo';
+    this.totalSteps = dpoTotalSteps(pairs.length, config);
+    this.batches = updateBatches(pairs.length, config, this.totalSteps);
+  }
+
+  get done(): boolean {
+    return this.stepsDone >= this.totalSteps;
+  }
+
+  /** The reference's log-probs: the base, adapters off. */
+  async refLogps(batch: PairBatch): Promise<PairValues> {
+    const net = this.policy.net;
+    net.adaptersEnabled = false;
+    try {
+      return splitPairs((await sequenceLogps(net, batch, { average: this.average })).logps);
+    } finally {
+      net.adaptersEnabled = true;
+    }
+  }
+
+  /** The policy's log-probs of some pairs (no update): for display. */
+  async policyLogps(pairs: readonly TokenizedPair[]): Promise<PairValues> {
+    return splitPairs(
+      (await sequenceLogps(this.policy.net, this.layout(pairs), { average: this.average })).logps,
+    );
+  }
+
+  async step(): Promise<DPOStepResult> {
+    const next = this.batches.next();
+    if (next.done) throw new Error('LoraDPOTrainer: every update of the run has been taken');
+    const micro = next.value;
+    const lr = scheduledLearningRate(this.config, this.stepsDone, this.totalSteps);
+    const stats: DPOBatchStats[] = [];
+    this.policy.zeroGrads();
+    for (const idx of micro) {
+      const batch = this.layout(idx.map((j) => this.pairs[j]));
+      const ref = await this.refLogps(batch);
+      const fwd = await this.policy.forward(batch, this.average);
+      const loss = dpoLoss(
+        {
+          policyChosen: fwd.logps.chosen,
+          policyRejected: fwd.logps.rejected,
+          refChosen: ref.chosen,
+          refRejected: ref.rejected,
+        },
+        lossSettings(this.config),
+      );
+      const scale = 1 / micro.length;
+      this.policy.backward({
+        chosen: loss.dPolicyChosen.map((d) => d * scale),
+        rejected: loss.dPolicyRejected.map((d) => d * scale),
+      });
+      stats.push(dpoBatchStats(loss, fwd.logps, fwd.meanLogits));
+    }
+    const gradNorm = await this.optimizer.step(lr);
+    this.stepsDone++;
+    this.microDone += micro.length;
+    const microPerEpoch = Math.ceil(this.pairs.length / this.config.per_device_train_batch_size);
+    return {
+      step: this.stepsDone,
+      stats: {
+        ...meanBatchStats(stats),
+        learning_rate: lr,
+        grad_norm: gradNorm ?? NaN,
+        epoch: this.microDone / microPerEpoch,
+      },
+    };
+  }
+
+  /** Pairs as a batch, padded with EOS (a token of the vocabulary; padding is outside the loss). */
+  layout(pairs: readonly TokenizedPair[]): PairBatch {
+    const { eos_token_id: eos, vocab_size: V } = this.base.config;
+    return layoutPairBatch(pairs, eos !== null && eos < V ? eos : 0);
+  }
+
+  /** The adapters' block, laid out by their table. */
+  async readAdapter(): Promise<Float32Array> {
+    return this.gpu.readF32(this.lora.params, this.lora.table.total);
+  }
+
+  /** A peft adapter folder: adapter_config.json and adapter_model.safetensors. */
+  async exportAdapter(baseModel: string | null): Promise<HFFiles> {
+    return savePeftAdapter(this.lora.table, await this.readAdapter(), { baseModel });
+  }
+
+  /** The base with the adapters merged in, as a Hugging Face folder. */
+  async exportMerged(): Promise<HFFiles> {
+    const merged = mergeLora(this.base.config, this.base.params, this.lora.table, await this.readAdapter());
+    return exportHFFolder(this.base.config, merged);
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    this.policy.dispose();
+    this.lora.dispose();
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The studio as a lab, end to end in headless Chromium on SwiftShader with the built-in demo
+ * (public/models/mini-imdb): 3 PPO steps, then the Evaluate panel's before/after table with a number
+ * in every reward and summary cell; then feedback mode: 6 clicks give 6 pairs, whose JSONL download
+ * parses with prompt, chosen and rejected; then "DPO on my choices" runs 2 DPO updates on them.
+ * Screenshots of each panel go to test-results/lab-*.png.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { launchChromium } from '../helpers/browser.ts';
+
+let browser: Browser;
+let page: Page;
+
+/** The demo's PPO with batch_size 4 (mini_batch_size 2, one epoch): 12 samples are 3 PPO steps. */
+const LINK = new URLSearchParams({
+  checkpoint_every: '0',
+  batch_size: '4',
+  mini_batch_size: '2',
+  ppo_epochs: '1',
+  steps: '12',
+});
+
+const phaseOf = async () => (await page.getByTestId('phase').textContent()) ?? '';
+const NUMBER = /^-?\d+(\.\d+)?(e[+-]?\d+)?$/;
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') console.log(`[page ${m.type()}] ${m.text()}`);
+  });
+  page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+  await page.goto(`${inject('baseURL')}?${LINK}`);
+  mkdirSync('test-results', { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function noErrors(): Promise<void> {
+  const errors = page.getByTestId('error');
+  if (await errors.count()) throw new Error(`the studio shows an error: ${await errors.textContent()}`);
+}
+
+/** Polls until `done` holds, failing at once on a studio error. */
+async function until(what: string, done: () => Promise<boolean>, timeout: number): Promise<void> {
+  const end = Date.now() + timeout;
+  while (!(await done())) {
+    await noErrors();
+    if (Date.now() > end) throw new Error(`${what}: not after ${timeout} ms (phase ${await phaseOf()})`);
+    await page.waitForTimeout(500);
+  }
+}
+
+describe('the studio as a lab', () => {
+  test('3 PPO steps, then the Evaluate table with a number in every cell', async () => {
+    const t0 = Date.now();
+    const train = page.getByTestId('train');
+    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
+    await train.click();
+    await until('3 PPO steps', async () => (await phaseOf()) === 'finished', 420_000);
+    console.log(`[e2e] 3 PPO steps after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    const panel = page.getByTestId('evaluate');
+    await panel.getByLabel('queries').fill('4');
+    await panel.getByTestId('evaluate-run').click();
+    const rows = panel.getByTestId('evaluate-table').locator('tbody tr');
+    await until('the evaluation', async () => (await rows.count()) === 4, 240_000);
+    console.log(`[e2e] evaluated after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    // Every row: query, reference response, its reward, policy response, its reward.
+    for (let i = 0; i < 4; i++) {
+      const cells = await rows.nth(i).locator('td').allTextContents();
+      expect(cells).toHaveLength(5);
+      expect(cells[0].length).toBeGreaterThan(0);
+      expect(cells[2]).toMatch(NUMBER);
+      expect(cells[4]).toMatch(NUMBER);
+    }
+    const summary = panel.getByTestId('evaluate-summary').locator('tbody tr');
+    expect(await summary.count()).toBe(2);
+    for (let i = 0; i < 2; i++) {
+      const cells = await summary.nth(i).locator('td').allTextContents();
+      expect(cells[0]).toMatch(i === 0 ? /reference/ : /policy \(step 3\)/);
+      for (const c of cells.slice(1)) expect(c).toMatch(NUMBER);
+    }
+    // The reference's KL to itself is 0 by definition.
+    expect(Number((await summary.nth(0).locator('td').allTextContents())[4])).toBe(0);
+    await panel.screenshot({ path: 'test-results/lab-evaluate.png' });
+
+    const [csv] = await Promise.all([
+      page.waitForEvent('download'),
+      panel.getByTestId('evaluate-csv').click(),
+    ]);
+    const lines = readFileSync(await csv.path(), 'utf8').split('\n');
+    expect(lines[0]).toMatch(/^query,max_new_tokens,reference response,reference reward/);
+  }, 720_000);
+
+  test('6 feedback clicks give 6 pairs that download as prompt/chosen/rejected', async () => {
+    const panel = page.getByTestId('feedback');
+    const count = panel.getByTestId('feedback-count');
+    expect(await count.textContent()).toMatch(/0 pairs, 0 ties/);
+    await panel.getByTestId('feedback-start').click();
+    for (let i = 0; i < 6; i++) {
+      const pick = panel.getByTestId(`feedback-pick-${(i % 2) + 1}`);
+      await pick.waitFor({ timeout: 120_000 });
+      if (i === 5) await panel.screenshot({ path: 'test-results/lab-feedback.png' });
+      // Half by mouse, half by the keys 1 and 2.
+      if (i < 3) await pick.click();
+      else await page.keyboard.press(String((i % 2) + 1));
+      await expect.poll(() => count.textContent()).toMatch(new RegExp(`^ · ${i + 1} pairs`));
+    }
+    const [file] = await Promise.all([
+      page.waitForEvent('download'),
+      panel.getByTestId('feedback-download').click(),
+    ]);
+    const pairs = readFileSync(await file.path(), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, string>);
+    expect(pairs).toHaveLength(6);
+    for (const p of pairs) {
+      expect(Object.keys(p).sort()).toEqual(['chosen', 'prompt', 'rejected']);
+      expect(p.prompt).toBe('This movie was');
+    }
+  }, 600_000);
+
+  test('DPO on my choices runs 2 updates', async () => {
+    // The DPO form's fields are the run's: 2 updates of 2 pairs.
+    const method = page.getByTestId('method-switch');
+    await method.getByLabel('DPO', { exact: true }).check();
+    const form = page.getByTestId('method-settings');
+    await form.locator('input[name="max_steps"]').fill('2');
+    await form.locator('input[name="per_device_train_batch_size"]').fill('2');
+    await expect.poll(() => form.locator('.field-error').count()).toBe(0);
+    await method.getByLabel('PPO', { exact: true }).check();
+    await page.getByTestId('feedback').getByTestId('feedback-dpo').click();
+    await until('2 DPO updates', async () => (await phaseOf()) === 'finished', 420_000);
+    expect(Number(await page.getByTestId('pref-step-counter').getAttribute('data-step'))).toBe(2);
+    await page.screenshot({ path: 'test-results/lab-dpo.png', fullPage: true });
+  }, 600_000);
+});
