@@ -15,6 +15,7 @@ import { Lora } from '../model/lora.ts';
 import { initLoraParams, loraTable, type LoraConfig } from '../model/lora-table.ts';
 import { mergeLora, savePeftAdapter } from '../model/peft.ts';
 import type { LoadedGPT2 } from '../model/safetensors.ts';
+import { CompletionHead } from '../model/completion-head.ts';
 import { sequenceLogps } from '../model/sequence-logps.ts';
 import { mixSeed, mulberry32 } from '../util/random.ts';
 import { dpoLoss } from './dpo.ts';
@@ -37,6 +38,8 @@ export class LoraDPOTrainer {
   private readonly optimizer: BlockOptimizer;
   private readonly batches: Generator<number[][]>;
   private readonly average: boolean;
+  /** The LM head of the log-prob passes that take no gradient (reference, display). */
+  private readonly head: CompletionHead;
   private stepsDone = 0;
   private microDone = 0;
 
@@ -60,6 +63,7 @@ export class LoraDPOTrainer {
     this.policy.net.attachLora(this.lora);
     this.optimizer = new BlockOptimizer(gpu, this.policy.net, config);
     this.average = config.loss_type === 'ipo';
+    this.head = new CompletionHead(gpu);
     this.totalSteps = dpoTotalSteps(pairs.length, config);
     this.batches = updateBatches(pairs.length, config, this.totalSteps);
   }
@@ -73,7 +77,7 @@ export class LoraDPOTrainer {
     const net = this.policy.net;
     net.adaptersEnabled = false;
     try {
-      return splitPairs((await sequenceLogps(net, batch, { average: this.average })).logps);
+      return splitPairs((await sequenceLogps(net, this.head, batch, { average: this.average })).logps);
     } finally {
       net.adaptersEnabled = true;
     }
@@ -82,7 +86,7 @@ export class LoraDPOTrainer {
   /** The policy's log-probs of some pairs (no update): for display. */
   async policyLogps(pairs: readonly TokenizedPair[]): Promise<PairValues> {
     return splitPairs(
-      (await sequenceLogps(this.policy.net, this.layout(pairs), { average: this.average })).logps,
+      (await sequenceLogps(this.policy.net, this.head, this.layout(pairs), { average: this.average })).logps,
     );
   }
 
@@ -151,6 +155,7 @@ export class LoraDPOTrainer {
   }
 
   dispose(): void {
+    this.head.dispose();
     this.optimizer.dispose();
     this.policy.dispose();
     this.lora.dispose();
