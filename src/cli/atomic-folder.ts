@@ -22,6 +22,7 @@
 import {
   closeSync,
   fsyncSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -173,11 +174,26 @@ function fsyncDir(dir: string): void {
   }
 }
 
-/** Writes `files` (name -> bytes, names without '/') as the folder `out`, replacing it as a whole. */
+/** Hard-links the tree `from` as `to` (files shared, no bytes copied; the source stays complete). */
+function linkTree(from: string, to: string): void {
+  mkdirSync(to);
+  for (const name of readdirSync(from)) {
+    const st = lstatSync(join(from, name));
+    if (st.isDirectory()) linkTree(join(from, name), join(to, name));
+    else if (st.isFile()) linkSync(join(from, name), join(to, name));
+  }
+}
+
+/**
+ * Writes `files` (name -> bytes, names without '/') as the folder `out`, replacing it as a whole.
+ * Subfolders of the existing `out` whose names `keep` accepts (e.g. a trainer's checkpoint-N) are
+ * carried into the new folder by hard links, so the previous folder stays whole until the swap.
+ */
 export function writeFolderAtomic(
   out: string,
   files: Map<string, Uint8Array>,
   writer: FileWriter = fsWriter,
+  keep: (name: string) => boolean = () => false,
 ): void {
   const target = resolve(out);
   const parent = dirname(target);
@@ -196,6 +212,16 @@ export function writeFolderAtomic(
         writer.write(join(tmp, name), bytes);
       } catch (e) {
         throw writeError(join(target, name), e);
+      }
+    }
+    if (statOrNull(target)?.isDirectory()) {
+      for (const name of readdirSync(target)) {
+        if (files.has(name) || !keep(name) || !statOrNull(join(target, name))?.isDirectory()) continue;
+        try {
+          linkTree(join(target, name), join(tmp, name));
+        } catch (e) {
+          throw writeError(join(target, name), e, 'carry over');
+        }
       }
     }
     fsyncDir(tmp);

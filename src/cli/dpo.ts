@@ -1,6 +1,4 @@
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PromptFileError, tokenizePairs } from '../data/preferences.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import { exportHFFolder } from '../model/hf-folder.ts';
@@ -14,9 +12,12 @@ import {
   type LRSchedulerType,
 } from '../rl/dpo-config.ts';
 import { DPOTrainer } from '../rl/dpo-trainer.ts';
+import { parseCliArgs, positiveInt } from './args.ts';
+import { checkOutFile, checkOutFolder, writeFolderAtomic } from './atomic-folder.ts';
 import { UsageError, type Command } from './command.ts';
 import { readPairsArg } from './dpo-dump.ts';
 import { loadModelArgs, MODEL_OPTIONS, MODEL_USAGE } from './generate.ts';
+import { MetricsLog } from './metrics-log.ts';
 import { loadModelDir } from './model-dir.ts';
 import { fieldOptions, parseFields } from './training-options.ts';
 
@@ -70,7 +71,7 @@ export const dpoCommand: Command = {
       .map((k) => `--${k}`)
       .join(' ')}`,
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: {
         ...MODEL_OPTIONS,
@@ -83,11 +84,11 @@ export const dpoCommand: Command = {
         ...fieldOptions(DPO_CONFIG_DEFAULTS),
       },
     });
-    if (!values.pairs || !values.out) throw new UsageError('--pairs and --out are required');
+    if (!values.pairs) throw new UsageError('--pairs is required');
+    const out = checkOutFolder(values.out);
+    const metricsPath = values.metrics !== undefined ? checkOutFile(values.metrics, '--metrics') : undefined;
     const config = dpoConfigArgs(values);
-    const saveSteps = Number(values.save_steps ?? 500);
-    if (!(Number.isInteger(saveSteps) && saveSteps > 0))
-      throw new UsageError(`--save_steps takes a positive integer, got ${values.save_steps}`);
+    const saveSteps = values.save_steps === undefined ? 500 : positiveInt('--save_steps', values.save_steps);
     const raw = await readPairsArg(values.pairs);
     const { loaded: policy, name } = await loadModelArgs(values);
     const ref = values.ref ? loadModelDir(values.ref) : null;
@@ -109,6 +110,7 @@ export const dpoCommand: Command = {
     const gpu = await createNodeGpu();
     const quiet = values.quiet === true;
     let trainer: DPOTrainer | null = null;
+    let metrics: MetricsLog | undefined;
     try {
       trainer = new DPOTrainer(gpu, { policy, ref }, pairs, config);
       await trainer.init();
@@ -118,18 +120,17 @@ export const dpoCommand: Command = {
             `${trainer.totalSteps} updates of ${config.per_device_train_batch_size} x ${config.gradient_accumulation_steps}`,
         );
       }
-      if (values.metrics) writeFileSync(values.metrics, '');
+      if (metricsPath !== undefined) metrics = new MetricsLog(metricsPath);
+      // The final folder keeps the checkpoint-N folders written into it during the run.
       const save = async (dir: string) => {
         const files = exportHFFolder(policy.config, await trainer!.readParams());
-        mkdirSync(dir, { recursive: true });
-        for (const [file, bytes] of files) writeFileSync(join(dir, file), bytes);
+        writeFolderAtomic(dir, files, undefined, (name) => /^checkpoint-\d+$/.test(name));
         if (!quiet) console.log(`wrote ${dir}`);
       };
       while (!trainer.done) {
         const r = await trainer.step();
-        if (r.step % saveSteps === 0 && !trainer.done) await save(join(values.out, `checkpoint-${r.step}`));
-        if (values.metrics)
-          appendFileSync(values.metrics, JSON.stringify({ step: r.step, ...r.stats }) + '\n');
+        if (r.step % saveSteps === 0 && !trainer.done) await save(join(out, `checkpoint-${r.step}`));
+        metrics?.step({ step: r.step, ...r.stats });
         if (!quiet) {
           const s = r.stats;
           console.log(
@@ -138,7 +139,11 @@ export const dpoCommand: Command = {
           );
         }
       }
-      await save(values.out);
+      await save(out);
+      metrics?.end('complete');
+    } catch (e) {
+      metrics?.end('failed', { error: `${(e as Error).name}: ${(e as Error).message}` });
+      throw e;
     } finally {
       trainer?.dispose();
       gpu.dispose();
