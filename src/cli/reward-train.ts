@@ -1,13 +1,13 @@
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createNodeGpu } from '../gpu/node.ts';
 import { encode } from '../model/tokenizer.ts';
 import { loadGPT2RewardFolder } from '../reward/gpt2-reward-folder.ts';
 import { tokenizeRewardPairs } from '../rl/reward-model-data.ts';
 import { REWARD_DEFAULTS, RewardModelTrainer, type RewardConfig } from '../rl/reward-model-trainer.ts';
 import { validateTrainingArgs } from '../rl/training-args.ts';
+import { parseCliArgs } from './args.ts';
+import { checkOutFile, checkOutFolder, writeFolderAtomic } from './atomic-folder.ts';
 import { UsageError, type Command } from './command.ts';
+import { MetricsLog } from './metrics-log.ts';
 import { readModelFiles, readPairsFile } from './reward-dump.ts';
 import { fieldOptions, parseFields } from './training-options.ts';
 
@@ -26,7 +26,7 @@ export const rewardTrainCommand: Command = {
       .join(' ')}\n` +
     `  defaults: ${JSON.stringify(REWARD_DEFAULTS)}`,
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: {
         model: { type: 'string' },
@@ -38,8 +38,9 @@ export const rewardTrainCommand: Command = {
         ...fieldOptions(REWARD_DEFAULTS),
       },
     });
-    if (!values.model || !values.pairs || !values.out)
-      throw new UsageError('--model, --pairs and --out are required');
+    if (!values.model || !values.pairs) throw new UsageError('--model and --pairs are required');
+    const out = checkOutFolder(values.out);
+    const metricsPath = values.metrics !== undefined ? checkOutFile(values.metrics, '--metrics') : undefined;
     let config: RewardConfig;
     try {
       config = validateTrainingArgs(
@@ -61,11 +62,10 @@ export const rewardTrainCommand: Command = {
     const evalPairs = values.eval_pairs ? await tokenize(values.eval_pairs) : null;
     const gpu = await createNodeGpu();
     const trainer = new RewardModelTrainer(gpu, model.config, model.params, model.padTokenId, pairs, config);
-    const log = (line: object) => {
-      if (values.metrics) appendFileSync(values.metrics, JSON.stringify(line) + '\n');
-    };
-    if (values.metrics) writeFileSync(values.metrics, '');
+    let metrics: MetricsLog | undefined;
+    const log = (line: { step: number } & Record<string, number>) => metrics?.step(line);
     try {
+      if (metricsPath !== undefined) metrics = new MetricsLog(metricsPath);
       const say = (s: string) => values.quiet || console.log(s);
       say(`reward model from ${values.model} on ${pairs.length} pairs for ${trainer.total} steps`);
       if (evalPairs) {
@@ -89,9 +89,12 @@ export const rewardTrainCommand: Command = {
         });
         say(`eval after: accuracy ${e.accuracy.toFixed(3)}  loss ${e.loss.toFixed(4)}`);
       }
-      mkdirSync(values.out, { recursive: true });
-      for (const [file, bytes] of await trainer.exportFolder()) writeFileSync(join(values.out, file), bytes);
-      say(`wrote ${values.out}`);
+      writeFolderAtomic(out, await trainer.exportFolder());
+      say(`wrote ${out}`);
+      metrics?.end('complete');
+    } catch (e) {
+      metrics?.end('failed', { error: `${(e as Error).name}: ${(e as Error).message}` });
+      throw e;
     } finally {
       trainer.dispose();
       gpu.dispose();

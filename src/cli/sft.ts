@@ -1,12 +1,14 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { createNodeGpu } from '../gpu/node.ts';
 import { encode } from '../model/tokenizer.ts';
 import { parseSFTRows, PromptFileError, tokenizeSFTRows } from '../rl/sft-data.ts';
 import { SFT_DEFAULTS, SFTTrainer, type SFTConfig } from '../rl/sft-trainer.ts';
 import { validateTrainingArgs } from '../rl/training-args.ts';
+import { parseCliArgs } from './args.ts';
+import { checkOutFile, checkOutFolder, writeFolderAtomic } from './atomic-folder.ts';
 import { UsageError, type Command } from './command.ts';
+import { MetricsLog } from './metrics-log.ts';
 import { loadModelDir } from './model-dir.ts';
 import { fieldOptions, parseFields } from './training-options.ts';
 
@@ -29,7 +31,7 @@ export const sftCommand: Command = {
       .join(' ')}\n` +
     `  defaults: ${JSON.stringify(SFT_DEFAULTS)}`,
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: {
         model: { type: 'string' },
@@ -40,8 +42,9 @@ export const sftCommand: Command = {
         ...fieldOptions(SFT_DEFAULTS),
       },
     });
-    if (!values.model || !values.data || !values.out)
-      throw new UsageError('--model, --data and --out are required');
+    if (!values.model || !values.data) throw new UsageError('--model and --data are required');
+    const out = checkOutFolder(values.out);
+    const metricsPath = values.metrics !== undefined ? checkOutFile(values.metrics, '--metrics') : undefined;
     let config: SFTConfig;
     try {
       config = validateTrainingArgs(
@@ -71,22 +74,25 @@ export const sftCommand: Command = {
       examples,
       config,
     );
-    if (values.metrics) writeFileSync(values.metrics, '');
+    let metrics: MetricsLog | undefined;
     try {
+      if (metricsPath !== undefined) metrics = new MetricsLog(metricsPath);
       if (!values.quiet)
         console.log(`SFT of ${values.model} on ${examples.length} examples for ${trainer.total} steps`);
       while (!trainer.done) {
         const s = await trainer.trainStep();
-        if (values.metrics)
-          appendFileSync(values.metrics, JSON.stringify({ step: trainer.step, ...s }) + '\n');
+        metrics?.step({ step: trainer.step, ...s });
         if (!values.quiet)
           console.log(
             `step ${trainer.step}  loss ${s.loss.toFixed(4)}  mean_token_accuracy ${s.mean_token_accuracy.toFixed(3)}  lr ${s.learning_rate.toExponential(2)}`,
           );
       }
-      mkdirSync(values.out, { recursive: true });
-      for (const [file, bytes] of await trainer.exportFolder()) writeFileSync(join(values.out, file), bytes);
-      if (!values.quiet) console.log(`wrote ${values.out}`);
+      writeFolderAtomic(out, await trainer.exportFolder());
+      if (!values.quiet) console.log(`wrote ${out}`);
+      metrics?.end('complete');
+    } catch (e) {
+      metrics?.end('failed', { error: `${(e as Error).name}: ${(e as Error).message}` });
+      throw e;
     } finally {
       trainer.dispose();
       gpu.dispose();
