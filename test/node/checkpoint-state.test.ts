@@ -24,7 +24,7 @@ const STATE: CheckpointState<{ note: string }> = {
       // Doubles whose shortest decimal forms are long: JSON must keep them exactly.
       klCoef: 0.1 + 0.2,
       rng: 0xfedcba98,
-      scoreMoments: { mean: -1 / 3, std: Math.SQRT2, var: 2.0000000000000004, count: 12.000000000000000001 },
+      scoreMoments: { mean: -1 / 3, std: Math.SQRT2, var: 2.0000000000000004, count: 12.000000000000002 },
     },
     sampleCalls: 3,
   },
