@@ -1,43 +1,15 @@
 /**
- * A CheckpointStore (src/rl/checkpoint-io.ts) on a folder. Each file is written to a temporary name
- * beside it, flushed to disk, then renamed over the old one, so a reader sees the old file or the new
- * one, never a truncated one. Errors name the file.
+ * A CheckpointStore (src/rl/checkpoint-io.ts) on a folder. Each file goes through atomic-folder.ts's
+ * writeFileAtomic (a temporary sibling, fsync, rename over the old one), so a reader sees the old file
+ * or the new one, never a truncated one. Errors name the file.
  */
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { CheckpointStore } from '../rl/checkpoint-io.ts';
+import { writeFileAtomic } from './atomic-folder.ts';
 
 function isMissing(e: unknown): boolean {
   return (e as NodeJS.ErrnoException).code === 'ENOENT';
-}
-
-/** Writes `bytes` to `path` through `path.tmp-<pid>` + fsync + rename. */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    mkdirSync(dirname(path), { recursive: true });
-    const fd = openSync(tmp, 'w');
-    try {
-      for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, bytes.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new Error(`cannot write ${path}: ${(e as Error).message}`, { cause: e });
-  }
 }
 
 export function folderCheckpointStore(dir: string): CheckpointStore {

@@ -1,5 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
 import {
   DPO_TOKENIZE_DEFAULTS,
   hubDatasetPathUrl,
@@ -13,15 +12,14 @@ import { writeSafetensors } from '../model/safetensors.ts';
 import { encode, GPT2_VOCAB_SIZE } from '../model/tokenizer.ts';
 import { checkDPOSettings, DPO_LOSS_TYPES, type DPOLossSettings, type DPOLossType } from '../rl/dpo.ts';
 import { dpoDump, dpoDumpTensors } from '../rl/dpo-dump.ts';
+import { decimalNumber, parseCliArgs } from './args.ts';
+import { checkOutFile, writeFileAtomic } from './atomic-folder.ts';
 import { UsageError, type Command } from './command.ts';
 import { loadModelDir } from './model-dir.ts';
 
 /** A number option, or a UsageError naming it. */
 export function numberOption(v: string | undefined, name: string, fallback: number): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`--${name} ${v} is not a number`);
-  return x;
+  return v === undefined ? fallback : decimalNumber(`--${name}`, v);
 }
 
 /** The loss settings from --beta, --loss_type, --label_smoothing, checked. */
@@ -76,7 +74,7 @@ export const dpoDumpCommand: Command = {
     '  OUT gets loss [1], chosen_logps, rejected_logps, chosen_rewards, rejected_rewards [N],\n' +
     '  mean_chosen_logits, mean_rejected_logits [1] and grad.<name> for every policy parameter.',
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: {
         model: { type: 'string' },
@@ -88,8 +86,9 @@ export const dpoDumpCommand: Command = {
         label_smoothing: { type: 'string' },
       },
     });
-    if (!values.model || !values.ref || !values.pairs || !values.out)
-      throw new UsageError('--model, --ref, --pairs and --out are required');
+    if (!values.model || !values.ref || !values.pairs)
+      throw new UsageError('--model, --ref and --pairs are required');
+    const out = checkOutFile(values.out);
     const settings = lossSettingsArgs(values);
     const policy = loadModelDir(values.model);
     const ref = loadModelDir(values.ref);
@@ -118,8 +117,8 @@ export const dpoDumpCommand: Command = {
     const gpu = await createNodeGpu();
     try {
       const r = await dpoDump(gpu, { policy, ref }, pairs, settings, { prefixed: policy.prefixed });
-      writeFileSync(values.out, writeSafetensors(dpoDumpTensors(r)));
-      console.log(`wrote ${values.out}: ${pairs.length} pairs, ${settings.lossType} loss ${r.loss}`);
+      writeFileAtomic(out, writeSafetensors(dpoDumpTensors(r)));
+      console.log(`wrote ${out}: ${pairs.length} pairs, ${settings.lossType} loss ${r.loss}`);
     } finally {
       gpu.dispose();
     }

@@ -1,10 +1,10 @@
-import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { createNodeGpu } from '../gpu/node.ts';
 import { describeSource, loadModelFromSource, type ModelSource } from '../model/hub.ts';
 import { decode } from '../model/tokenizer.ts';
 import { evaluate, TRL_EVAL, type EvalModel, type EvalReport, type EvalSettings } from '../rl/evaluate.ts';
 import { sentimentReward, type SentimentTarget } from '../reward/types.ts';
+import { decimalInt, parseCliArgs, positiveInt as positiveIntArg } from './args.ts';
+import { checkOutFile, writeFileAtomic } from './atomic-folder.ts';
 import { UsageError, type Command } from './command.ts';
 import { loadModelDir } from './model-dir.ts';
 import { loadPromptSet } from './prompts-arg.ts';
@@ -46,15 +46,11 @@ export async function loadEvalModel(spec: ModelSpec, name = spec.arg): Promise<E
   return { name, model };
 }
 
-function positiveInt(name: string, raw: string): number {
-  const x = Number(raw);
-  if (!Number.isInteger(x) || x <= 0) throw new UsageError(`--${name} takes a positive integer, got ${raw}`);
-  return x;
-}
+const positiveInt = (name: string, raw: string) => positiveIntArg(`--${name}`, raw);
 
 function nonNegativeInt(name: string, raw: string): number {
-  const x = Number(raw);
-  if (!Number.isInteger(x) || x < 0) throw new UsageError(`--${name} takes an integer >= 0, got ${raw}`);
+  const x = decimalInt(`--${name}`, raw);
+  if (x < 0) throw new UsageError(`--${name} takes an integer >= 0, got ${raw}`);
   return x;
 }
 
@@ -120,7 +116,7 @@ export const evalCommand: Command = {
     '  shared by all models. KL: the sum over response tokens of log p_model - log p_ref, averaged.\n' +
     '  --json           writes the settings, the per-model summary and one row per sample',
   async run(argv) {
-    const { values: v } = parseArgs({
+    const { values: v } = parseCliArgs({
       args: argv,
       options: {
         ref: { type: 'string' },
@@ -165,6 +161,8 @@ export const evalCommand: Command = {
     if (settings.responseMaxLength <= settings.responseMinLength)
       throw new UsageError('--response-max-length (exclusive) must exceed --response-min-length');
     const minChars = nonNegativeInt('min-prompt-chars', v['min-prompt-chars']);
+    const show = nonNegativeInt('show', v.show);
+    const jsonPath = v.json !== undefined ? checkOutFile(v.json, '--json') : undefined;
 
     const prompts = await loadPromptSet({
       path: v.prompts,
@@ -191,8 +189,8 @@ export const evalCommand: Command = {
         if (!quiet) process.stderr.write(`\r${p.model}: ${p.done}/${p.total}   `);
       });
       if (!quiet) process.stderr.write('\n');
-      console.log(formatReport(report, nonNegativeInt('show', v.show)));
-      if (v.json) {
+      console.log(formatReport(report, show));
+      if (jsonPath !== undefined) {
         const out = {
           settings: {
             ...report.settings,
@@ -212,8 +210,8 @@ export const evalCommand: Command = {
           })),
           rows: report.rows,
         };
-        writeFileSync(v.json, JSON.stringify(out, null, 1) + '\n');
-        if (!quiet) console.log(`\nwrote ${v.json}`);
+        writeFileAtomic(jsonPath, new TextEncoder().encode(JSON.stringify(out, null, 1) + '\n'));
+        if (!quiet) console.log(`\nwrote ${jsonPath}`);
       }
     } finally {
       rewardModel.dispose();

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { GPT2Config } from '../model/config.ts';
 import { TRL_LORA_DEFAULTS, validateLoraConfig, type LoraConfig } from '../model/lora-table.ts';
 import { loadPeftAdapter, type LoadedAdapter } from '../model/peft.ts';
+import { decimalNumber } from './args.ts';
 import { UsageError } from './command.ts';
 
 /** parseArgs options. */
@@ -37,10 +38,7 @@ export interface LoraArgValues {
 }
 
 function num(name: string, raw: string | undefined, def: number): number {
-  if (raw === undefined) return def;
-  const x = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(x)) throw new UsageError(`--${name} takes a number, got ${raw}`);
-  return x;
+  return raw === undefined ? def : decimalNumber(`--${name}`, raw);
 }
 
 /** The LoRA settings the flags ask for, or null without --use_peft (LoRA flags alone are refused). */

@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { benchModel, shapeName } from '../bench/models.ts';
 import { formatKernelRows, kernelRows } from '../bench/profile-table.ts';
 import { ppoBenchSession, ppoMaxT, TRL_PPO_SHAPE, type PpoStepShape } from '../bench/ppo-step.ts';
@@ -7,13 +5,11 @@ import { adapterName } from '../gpu/device.ts';
 import { fmtBytes } from '../gpu/gpu.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import { estimatePpoMemory } from '../model/memory.ts';
+import { parseCliArgs, positiveInt as positiveIntArg } from './args.ts';
+import { checkOutFile, writeFileAtomic } from './atomic-folder.ts';
 import { UsageError, type Command } from './command.ts';
 
-function positiveInt(name: string, raw: string): number {
-  const x = Number(raw);
-  if (!Number.isInteger(x) || x <= 0) throw new UsageError(`--${name} takes a positive integer, got ${raw}`);
-  return x;
-}
+const positiveInt = (name: string, raw: string) => positiveIntArg(`--${name}`, raw);
 
 export const profile: Command = {
   name: 'profile',
@@ -26,7 +22,7 @@ export const profile: Command = {
     '  One warm-up step compiles the pipelines; the next is counted and timed with timestamp queries\n' +
     '  (one compute pass per dispatch) where the adapter has them; a third, untimed, gives the wall clock.',
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: {
         model: { type: 'string', default: 'tiny' },
@@ -55,6 +51,8 @@ export const profile: Command = {
     }
     if (shape.batch_size % shape.mini_batch_size !== 0)
       throw new UsageError(`--batch_size ${shape.batch_size} is not a multiple of --mini_batch_size`);
+    const top = positiveInt('top', values.top);
+    const jsonPath = values.json !== undefined ? checkOutFile(values.json, '--json') : undefined;
     const gpu = await createNodeGpu();
     const adapter = adapterName(gpu.adapter);
     console.log(`adapter: ${adapter}`);
@@ -97,8 +95,8 @@ export const profile: Command = {
       `peak of our allocations: ${fmtBytes(peakBytes)} (estimate at the longest rows: ${fmtBytes(estimate)})`,
     );
     console.log('');
-    console.log(formatKernelRows(rows.slice(0, positiveInt('top', values.top))));
-    if (values.json) {
+    console.log(formatKernelRows(rows.slice(0, top)));
+    if (jsonPath !== undefined) {
       const out = {
         adapter,
         model: values.model,
@@ -115,7 +113,7 @@ export const profile: Command = {
         estimate_bytes: estimate,
         kernels: rows,
       };
-      writeFileSync(values.json, JSON.stringify(out, null, 2) + '\n');
+      writeFileAtomic(jsonPath, new TextEncoder().encode(JSON.stringify(out, null, 2) + '\n'));
     }
     return 0;
   },

@@ -1,6 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadPreferencePairs, preferenceFormatFromName, PromptFileError } from '../data/preferences.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import type { HFFiles } from '../model/hf-folder.ts';
@@ -9,6 +8,8 @@ import { loadGPT2RewardFolder } from '../reward/gpt2-reward-folder.ts';
 import { rewardDump, rewardDumpTensors } from '../rl/reward-model-dump.ts';
 import { tokenizeRewardPairs } from '../rl/reward-model-data.ts';
 import { writeSafetensors } from '../model/safetensors.ts';
+import { decimalNumber, parseCliArgs } from './args.ts';
+import { checkOutFile, writeFileAtomic } from './atomic-folder.ts';
 import { UsageError, type Command } from './command.ts';
 
 /** config.json and the weights file of a model folder on disk. */
@@ -40,9 +41,7 @@ export async function readPairsFile(path: string) {
 /** A number option, or null when absent. */
 export function numberArg(name: string, raw: string | undefined): number | null {
   if (raw === undefined || raw === 'none' || raw === 'null') return null;
-  const x = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(x)) throw new UsageError(`--${name} takes a number, got ${raw}`);
-  return x;
+  return decimalNumber(`--${name}`, raw);
 }
 
 export const rewardDumpCommand: Command = {
@@ -55,7 +54,7 @@ export const rewardDumpCommand: Command = {
     '           prompt_ids/chosen_ids/rejected_ids rows used as given\n' +
     '  OUT gets loss [1], chosen_scores [N], rejected_scores [N] and grad.<name> for every parameter.',
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs({
       args: argv,
       options: {
         model: { type: 'string' },
@@ -64,16 +63,16 @@ export const rewardDumpCommand: Command = {
         center_rewards_coefficient: { type: 'string' },
       },
     });
-    if (!values.model || !values.pairs || !values.out)
-      throw new UsageError('--model, --pairs and --out are required');
+    if (!values.model || !values.pairs) throw new UsageError('--model and --pairs are required');
+    const out = checkOutFile(values.out);
+    const c = numberArg('center_rewards_coefficient', values.center_rewards_coefficient);
     const model = loadGPT2RewardFolder(readModelFiles(values.model));
     const { pairs } = tokenizeRewardPairs(await readPairsFile(values.pairs), encode);
-    const c = numberArg('center_rewards_coefficient', values.center_rewards_coefficient);
     const gpu = await createNodeGpu();
     try {
       const d = await rewardDump(gpu, model, pairs, { centerRewardsCoefficient: c });
-      writeFileSync(values.out, writeSafetensors(rewardDumpTensors(d)));
-      console.log(`wrote ${values.out}: ${pairs.length} pairs, loss ${d.loss}`);
+      writeFileAtomic(out, writeSafetensors(rewardDumpTensors(d)));
+      console.log(`wrote ${out}: ${pairs.length} pairs, loss ${d.loss}`);
     } finally {
       gpu.dispose();
     }
