@@ -124,8 +124,8 @@ function checkNonEmpty(flag: string, path: string | undefined): string {
 
 /**
  * Checks that `path` can become an output folder: not a file, not a non-empty folder that is not a
- * model folder (no config.json: replacing it whole would delete someone's files), and a writable
- * parent. Throws a UsageError at once; returns the path.
+ * model or adapter folder (no config.json nor adapter_config.json: replacing it whole would delete
+ * someone's files), and a writable parent. Throws a UsageError at once; returns the path.
  */
 export function checkOutFolder(path: string | undefined, flag = '--out'): string {
   const p = checkNonEmpty(flag, path);
@@ -134,7 +134,7 @@ export function checkOutFolder(path: string | undefined, flag = '--out'): string
   if (st && !st.isDirectory()) throw new UsageError(`${flag} ${p} exists and is a file, not a folder`);
   if (st) {
     const entries = readdirSync(p);
-    if (entries.length > 0 && !entries.includes('config.json'))
+    if (entries.length > 0 && !entries.includes('config.json') && !entries.includes('adapter_config.json'))
       throw new UsageError(
         `${flag} ${p} is a folder that holds other files and no config.json; it would be replaced as a ` +
           'whole, so give a new or a model folder',

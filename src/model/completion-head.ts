@@ -10,7 +10,7 @@
  *   rowSum   (R)        sum_v logits[r, v] = h[r] . (ones (1, V) @ wte)  (TRL's mean-logit stats)
  * backward, from dlogprob (R):
  *   dlogits  = logprobsBackward(...)                    per chunk, logits recomputed unless kept
- *   dh[rows] = dlogits @ wte;   dwte += dlogits^T @ h[rows]
+ *   dh[rows] = dlogits @ wte;   dwte += dlogits^T @ h[rows]   (not when net is frozen: LoRA)
  *   dlnf     += scatter(dh) at sel                      (the encoder's backward: deterministic)
  * Results come back as (B*T) arrays, 0 on rows not selected.
  */
@@ -128,9 +128,9 @@ export class CompletionHead {
     const R = sel.length;
     if (dlogprob.length !== s.BT)
       throw new Error(`CompletionHead.backward: ${dlogprob.length} rows, ${s.BT} expected`);
-    const grads = net.allocateGrads();
     const wte = paramView(net.params, modelParams(net.table).wte);
-    const dwte = paramView(grads, modelParams(net.table).wte);
+    // LoRA: the base (wte included) is frozen, only dh flows on to the body.
+    const dwte = net.frozen ? null : paramView(net.allocateGrads(), modelParams(net.table).wte);
     const dlp = this.buf(s, R, 'dlogprob');
     gpu.write(
       dlp,
@@ -148,12 +148,14 @@ export class CompletionHead {
       const rows = (b: GPUBuffer): View => ({ buffer: b, offset: r0 * C * 4, size: Rc * C * 4 });
       // dh (Rc, C) = dlogits (Rc, V) @ wte (V, C);  dwte += dlogits^T (V, Rc) @ h (Rc, C)
       matmul(gpu, { out: rows(dh) }, { a: logits, b: wte }, { M: Rc, N: C, K: V, lda: net.ldV, beta: 0 });
-      matmul(
-        gpu,
-        { out: dwte },
-        { a: logits, b: rows(s.h) },
-        { M: V, N: C, K: Rc, transA: true, lda: net.ldV, beta: 1 },
-      );
+      if (dwte) {
+        matmul(
+          gpu,
+          { out: dwte },
+          { a: logits, b: rows(s.h) },
+          { M: V, N: C, K: Rc, transA: true, lda: net.ldV, beta: 1 },
+        );
+      }
     }
     s.logitsKept = false; // the chunk now holds dlogits
     // dlnf[sel[r]] += dh[r]: the encoder's backward with sel as the ids (each row occurs once)

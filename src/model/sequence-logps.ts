@@ -80,16 +80,21 @@ export interface SequenceLogpsOut {
 /**
  * Forward of `net` on the batch and `head` on the completion-predicting rows: the per-sequence
  * log-probs and, with `logits`, the per-sequence logit sums. Keeps what backward needs
- * (head.backward(sequenceDlogprob(...)), then net.backward()).
+ * (head.backward(sequenceDlogprob(...)), then net.backward()). `dropoutSeed`: the LoRA dropout
+ * masks of a training pass (gpt2.ts; null = none).
  */
 export async function sequenceLogps(
   net: GPT2,
   head: CompletionHead,
   batch: CompletionBatch,
-  { average, logits = false }: { average: boolean; logits?: boolean },
+  {
+    average,
+    logits = false,
+    dropoutSeed = null,
+  }: { average: boolean; logits?: boolean; dropoutSeed?: number | null },
 ): Promise<SequenceLogpsOut> {
   const { B, T, tokens } = batch;
-  net.forward({ B, T, ids: tokens });
+  net.forward({ B, T, ids: tokens }, { dropoutSeed });
   const targets = completionTargets(batch);
   const { logprob, rowSums } = await head.forward(net, targets, { sums: logits });
   return {

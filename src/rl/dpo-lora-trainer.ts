@@ -6,14 +6,17 @@
  * and the stats are DPOTrainer's (dpo-trainer.ts); the reference forward runs before the policy's,
  * whose activations backward needs.
  *
- * lora_dropout is not applied here: sequenceLogps runs the forward without a dropout seed.
+ * lora_dropout applies to the policy's training forward only (peft's dropout is off in eval mode and
+ * in the adapters-off reference pass): each micro-batch's pass draws its masks from its own seed,
+ * mixSeed(seed, 0x10a, pass), and backward recomputes them from it (lora.ts).
+ * `adapter`: a peft adapter to continue (its settings are `loraConfig`), instead of peft's init.
  */
 import { layoutPairBatch, type PairBatch, type TokenizedPair } from '../data/preferences.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { exportHFFolder, type HFFiles } from '../model/hf-folder.ts';
 import { Lora } from '../model/lora.ts';
 import { initLoraParams, loraTable, type LoraConfig } from '../model/lora-table.ts';
-import { mergeLora, savePeftAdapter } from '../model/peft.ts';
+import { mergeLora, savePeftAdapter, type LoadedAdapter } from '../model/peft.ts';
 import type { LoadedGPT2 } from '../model/safetensors.ts';
 import { CompletionHead } from '../model/completion-head.ts';
 import { sequenceLogps } from '../model/sequence-logps.ts';
@@ -42,6 +45,7 @@ export class LoraDPOTrainer {
   private readonly head: CompletionHead;
   private stepsDone = 0;
   private microDone = 0;
+  private dropoutPasses = 0;
 
   constructor(
     private readonly gpu: Gpu,
@@ -49,16 +53,19 @@ export class LoraDPOTrainer {
     loraConfig: LoraConfig,
     private readonly pairs: readonly TokenizedPair[],
     readonly config: DPOConfig,
+    adapter: LoadedAdapter | null = null,
   ) {
     validateDPOConfig(config);
     if (pairs.length === 0) throw new RangeError('DPO needs at least one preference pair');
-    this.policy = new DPOPolicy(gpu, base.config, base.params);
     const table = loraTable(base.config, loraConfig);
+    if (adapter && (adapter.table.total !== table.total || adapter.table.valueHead))
+      throw new RangeError('LoraDPOTrainer: the adapter was loaded with other settings or with a value head');
+    this.policy = new DPOPolicy(gpu, base.config, base.params);
     this.lora = new Lora(
       gpu,
       base.config,
       loraConfig,
-      initLoraParams(table, mulberry32(mixSeed(config.seed, 0x10a1))),
+      adapter ? adapter.params.slice() : initLoraParams(table, mulberry32(mixSeed(config.seed, 0x10a1))),
     );
     this.policy.net.attachLora(this.lora);
     this.optimizer = new BlockOptimizer(gpu, this.policy.net, config);
@@ -100,7 +107,8 @@ export class LoraDPOTrainer {
     for (const idx of micro) {
       const batch = this.layout(idx.map((j) => this.pairs[j]));
       const ref = await this.refLogps(batch);
-      const fwd = await this.policy.forward(batch, this.average);
+      const dropoutSeed = mixSeed(this.config.seed, 0x10a, this.dropoutPasses++);
+      const fwd = await this.policy.forward(batch, this.average, dropoutSeed);
       const loss = dpoLoss(
         {
           policyChosen: fwd.logps.chosen,

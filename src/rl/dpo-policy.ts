@@ -63,9 +63,13 @@ export class DPOPolicy {
     this.head = new CompletionHead(gpu);
   }
 
-  /** Forward with sequence log-probs and mean logits; keeps what backward needs. */
-  async forward(batch: PairBatch, average: boolean): Promise<PolicyForward> {
-    const out = await sequenceLogps(this.net, this.head, batch, { average, logits: true });
+  /** Forward with sequence log-probs and mean logits; keeps what backward needs. `dropoutSeed`: LoRA dropout. */
+  async forward(
+    batch: PairBatch,
+    average: boolean,
+    dropoutSeed: number | null = null,
+  ): Promise<PolicyForward> {
+    const out = await sequenceLogps(this.net, this.head, batch, { average, logits: true, dropoutSeed });
     this.last = { batch, targets: out.targets, average };
     const n = batch.B / 2;
     const V = this.net.config.vocab_size;
