@@ -95,7 +95,8 @@ console.log(`\nreference samples: ${JSON.stringify(ref.sample)}\nDPO samples: ${
 const lines = readFileSync(metrics, 'utf8')
   .trim()
   .split('\n')
-  .map((l) => JSON.parse(l));
+  .map((l) => JSON.parse(l))
+  .filter((l) => typeof l.step === 'number'); // not the closing {"end": ...}
 const avg = (xs, k) => xs.reduce((s, x) => s + x[k], 0) / xs.length;
 console.log(
   `DPO metrics over ${lines.length} updates; first 5 / last 5: loss ` +

@@ -25,7 +25,8 @@ const lines = (file) =>
   readFileSync(file, 'utf8')
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l));
+    .map((l) => JSON.parse(l))
+    .filter((l) => typeof l.step === 'number'); // not the closing {"end": ...}
 
 writeFileSync(join(work, 'train.jsonl'), jsonl(preferencePairs(256, 1)));
 writeFileSync(join(work, 'eval.jsonl'), jsonl(preferencePairs(128, 2)));

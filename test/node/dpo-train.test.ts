@@ -15,6 +15,7 @@ import { DPO_CONFIG_DEFAULTS, dpoTotalSteps, scheduledLearningRate } from '../..
 import { DPO_STAT_NAMES } from '../../src/rl/dpo-stats.ts';
 import { updateBatches } from '../../src/rl/dpo-trainer.ts';
 import { testGpu } from '../helpers/gpu.ts';
+import { metricsSteps } from '../../src/cli/metrics-log.ts';
 
 describe('DPO loss gradient', () => {
   const inputs = {
@@ -110,10 +111,9 @@ describe('rlhf-studio dpo', () => {
     args.push('--max_steps', '2', '--per_device_train_batch_size', '5', '--learning_rate', '1e-2');
     args.push('--lr_scheduler_type', 'constant', '--precompute_ref_log_probs', 'true');
     expect(await dpoCommand.run(args)).toBe(0);
-    const lines = readFileSync(metrics, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, number>);
+    const text = readFileSync(metrics, 'utf8');
+    const lines = metricsSteps(text);
+    expect(JSON.parse(text.trim().split('\n').at(-1)!)).toEqual({ end: 'complete', steps: 2 });
     expect(lines.length).toBe(2);
     for (const k of DPO_STAT_NAMES) expect(Number.isFinite(lines[1][k]), k).toBe(true);
     expect(lines[0].loss).toBeCloseTo(Math.LN2, 6);

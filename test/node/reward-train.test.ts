@@ -21,6 +21,7 @@ import { gpt2ParamTable } from '../../src/model/param-table.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
 import { exportGPT2RewardFolder, loadGPT2RewardFolder } from '../../src/reward/gpt2-reward-folder.ts';
 import { rewardModelLoss } from '../../src/rl/reward-model-loss.ts';
+import { metricsSteps } from '../../src/cli/metrics-log.ts';
 
 const bin = 'bin/rlhf-studio.mjs';
 const cfg = makeGPT2Config({ vocab_size: 50257, n_positions: 64, n_embd: 16, n_layer: 1, n_head: 2 });
@@ -110,12 +111,12 @@ describe('rlhf-studio reward-train', () => {
     ];
     const train = ['--learning_rate', '5e-3', '--per_device_train_batch_size', '8', '--max_steps', '8'];
     execFileSync(process.execPath, [bin, 'reward-train', ...args, ...train, '--seed', '1', '--quiet']);
-    const lines = readFileSync(metrics, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, number>);
+    const text = readFileSync(metrics, 'utf8');
+    const lines = metricsSteps(text);
+    // eval, 8 steps, eval: 10 step lines, then the closing record
+    expect(JSON.parse(text.trim().split('\n').at(-1)!)).toEqual({ end: 'complete', steps: 10 });
     const [before, after] = [lines[0], lines[lines.length - 1]];
-    expect(lines.length).toBe(10); // eval, 8 steps, eval
+    expect(lines.length).toBe(10);
     expect(Number.isFinite(lines[1]['rewards/chosen'])).toBe(true);
     expect(after.eval_accuracy).toBe(1);
     expect(after.eval_loss).toBeLessThan(before.eval_loss);

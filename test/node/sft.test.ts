@@ -23,6 +23,7 @@ import { IGNORE, layoutSFTBatch, tokenizeSFTRows, type SFTRow } from '../../src/
 import { sftStep } from '../../src/rl/sft.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import { fixtureFiles, readGz, REWARD_FIXTURE } from '../helpers/reward-fixture.ts';
+import { metricsSteps } from '../../src/cli/metrics-log.ts';
 
 const root = REWARD_FIXTURE;
 
@@ -152,10 +153,9 @@ describe('rlhf-studio sft', () => {
       '--quiet',
     ];
     execFileSync(process.execPath, ['bin/rlhf-studio.mjs', 'sft', ...args, ...train]);
-    const lines = readFileSync(metrics, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, number>);
+    const text = readFileSync(metrics, 'utf8');
+    const lines = metricsSteps(text);
+    expect(JSON.parse(text.trim().split('\n').at(-1)!)).toEqual({ end: 'complete', steps: 4 });
     expect(lines.map((l) => l.step)).toEqual([1, 2, 3, 4]);
     expect(lines[0].num_tokens).toBe(encode(' great, really great.').length + 1); // completion + EOS
     expect(lines[3].loss).toBeLessThan(lines[0].loss);
