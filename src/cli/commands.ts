@@ -2,6 +2,7 @@ import type { Command } from './command.ts';
 import { bench } from './bench.ts';
 import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
+import { exportTrlCommand } from './export-trl.ts';
 import { generateCommand } from './generate.ts';
 import { gpt2DumpCommand } from './gpt2-dump.ts';
 import { info } from './info.ts';
@@ -20,4 +21,5 @@ export const COMMANDS: Command[] = [
   score,
   train,
   evalCommand,
+  exportTrlCommand,
 ];
