@@ -7,6 +7,8 @@
  *    accuracy on 128 held-out pairs: must be >= 0.9.
  * 2. train (PPO) the demo policy with that reward model for STEPS steps: the mean env/reward_mean of
  *    the last half must beat the first half's.
+ * Seen here (SwiftShader, seed 0): held-out accuracy 0.398 -> 1.000; env/reward_mean per PPO step
+ * 0.73 1.10 1.45 1.78 1.82 2.18 1.48 1.45 (first half 1.27, last half 1.73).
  * usage: node scripts/check-reward.mjs [WORKDIR]
  */
 import { execFileSync } from 'node:child_process';
