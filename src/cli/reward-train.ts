@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { createNodeGpu } from '../gpu/node.ts';
 import { encode } from '../model/tokenizer.ts';
 import { loadGPT2RewardFolder } from '../reward/gpt2-reward-folder.ts';
@@ -6,6 +7,7 @@ import { REWARD_DEFAULTS, RewardModelTrainer, type RewardConfig } from '../rl/re
 import { validateTrainingArgs } from '../rl/training-args.ts';
 import { parseCliArgs } from './args.ts';
 import { checkOutFile, checkOutFolder, writeFolderAtomic } from './atomic-folder.ts';
+import { LORA_OPTIONS, LORA_USAGE, parseLoraArgs } from './lora-args.ts';
 import { UsageError, type Command } from './command.ts';
 import { MetricsLog } from './metrics-log.ts';
 import { readModelFiles, readPairsFile } from './reward-dump.ts';
@@ -16,11 +18,14 @@ export const rewardTrainCommand: Command = {
   summary: 'train a GPT-2 reward model (TRL RewardTrainer) on preference pairs',
   usage:
     'rlhf-studio reward-train --model DIR --pairs FILE --out DIR [--metrics FILE.jsonl] [--eval_pairs FILE]\n' +
-    '                         [RewardConfig fields by TRL name]\n' +
+    '                         [--use_peft [LoRA options] [--merge]] [RewardConfig fields by TRL name]\n' +
     '  --model       a GPT-2 folder (the score head starts as transformers draws it) or a GPT-2 reward model\n' +
     '  --pairs       .jsonl/.csv/.parquet rows with prompt, chosen, rejected (or the *_ids conformance form)\n' +
     '  --eval_pairs  held-out pairs: their accuracy, loss and rewards before and after training\n' +
-    '  --out         the reward model folder (GPT2ForSequenceClassification, num_labels 1)\n' +
+    '  --out         the reward model folder (GPT2ForSequenceClassification, num_labels 1); with LoRA,\n' +
+    "                peft's adapter folder (task SEQ_CLS: adapters on the body, the score head trained in full)\n" +
+    `${LORA_USAGE}\n` +
+    '  --merge       with LoRA: also write the merged reward model to OUT/merged\n' +
     `  RewardConfig: ${Object.keys(REWARD_DEFAULTS)
       .map((k) => `--${k}`)
       .join(' ')}\n` +
@@ -35,11 +40,15 @@ export const rewardTrainCommand: Command = {
         out: { type: 'string' },
         metrics: { type: 'string' },
         quiet: { type: 'boolean', default: false },
+        ...LORA_OPTIONS,
+        merge: { type: 'boolean', default: false },
         ...fieldOptions(REWARD_DEFAULTS),
       },
     });
     if (!values.model || !values.pairs) throw new UsageError('--model and --pairs are required');
     const out = checkOutFolder(values.out);
+    const lora = parseLoraArgs(values);
+    if (values.merge && !lora) throw new UsageError('--merge needs LoRA (--use_peft)');
     const metricsPath = values.metrics !== undefined ? checkOutFile(values.metrics, '--metrics') : undefined;
     let config: RewardConfig;
     try {
@@ -61,7 +70,16 @@ export const rewardTrainCommand: Command = {
     const pairs = await tokenize(values.pairs);
     const evalPairs = values.eval_pairs ? await tokenize(values.eval_pairs) : null;
     const gpu = await createNodeGpu();
-    const trainer = new RewardModelTrainer(gpu, model.config, model.params, model.padTokenId, pairs, config);
+    const trainer = new RewardModelTrainer(
+      gpu,
+      model.config,
+      model.params,
+      model.padTokenId,
+      pairs,
+      config,
+      lora,
+      values.model,
+    );
     let metrics: MetricsLog | undefined;
     const log = (line: { step: number } & Record<string, number>) => metrics?.step(line);
     try {
@@ -90,7 +108,11 @@ export const rewardTrainCommand: Command = {
         say(`eval after: accuracy ${e.accuracy.toFixed(3)}  loss ${e.loss.toFixed(4)}`);
       }
       writeFolderAtomic(out, await trainer.exportFolder());
-      say(`wrote ${out}`);
+      say(`wrote ${out}${lora ? ' (peft adapter)' : ''}`);
+      if (lora && values.merge) {
+        writeFolderAtomic(join(out, 'merged'), await trainer.exportMerged());
+        say(`wrote ${join(out, 'merged')} (adapters merged)`);
+      }
       metrics?.end('complete');
     } catch (e) {
       metrics?.end('failed', { error: `${(e as Error).name}: ${(e as Error).message}` });

@@ -15,10 +15,18 @@
  *   h.{i}.mlp.c_fc.lora_A.weight (r, C)       h.{i}.mlp.c_fc.lora_B.weight (4C, r)
  *   h.{i}.mlp.c_proj.lora_A.weight (r, 4C)    h.{i}.mlp.c_proj.lora_B.weight (C, r)
  *   v_head.summary.weight (1, C), v_head.summary.bias (1)     (optional)
+ *   score.weight (1, C)    (optional: a reward model's score head, trained in full as peft's
+ *                          modules_to_save of a SEQ_CLS model)
  * peft's file names prefix them with `base_model.model.transformer.` (peft.ts).
  */
 import type { GPT2Config } from './config.ts';
-import { PARAM_ALIGN, VALUE_HEAD_PARAMS, type ParamEntry, type ParamTable } from './param-table.ts';
+import {
+  PARAM_ALIGN,
+  SCORE_HEAD_PARAM,
+  VALUE_HEAD_PARAMS,
+  type ParamEntry,
+  type ParamTable,
+} from './param-table.ts';
 
 /** LoRA settings by peft's LoraConfig names (TRL's ModelConfig: lora_r, lora_alpha, ...). */
 export interface LoraConfig {
@@ -112,8 +120,15 @@ export interface LoraTable extends ParamTable {
 
 const align = (n: number) => Math.ceil(n / PARAM_ALIGN) * PARAM_ALIGN;
 
-/** The table for a GPT-2 config and LoRA settings; `valueHead` appends TRL's v_head.summary. */
-export function loraTable(cfg: GPT2Config, lora: LoraConfig, { valueHead = false } = {}): LoraTable {
+/**
+ * The table for a GPT-2 config and LoRA settings; `valueHead` appends TRL's v_head.summary,
+ * `scoreHead` a reward model's score.weight.
+ */
+export function loraTable(
+  cfg: GPT2Config,
+  lora: LoraConfig,
+  { valueHead = false, scoreHead = false } = {},
+): LoraTable {
   validateLoraConfig(lora);
   const entries: ParamEntry[] = [];
   const slots: LoraSlot[] = [];
@@ -139,12 +154,13 @@ export function loraTable(cfg: GPT2Config, lora: LoraConfig, { valueHead = false
     add(VALUE_HEAD_PARAMS.vw, [1, cfg.n_embd]);
     add(VALUE_HEAD_PARAMS.vb, [1]);
   }
+  if (scoreHead) add(SCORE_HEAD_PARAM, [1, cfg.n_embd]);
   return {
     entries,
     byName: new Map(entries.map((e) => [e.name, e])),
     total: offset,
     valueHead,
-    scoreHead: false,
+    scoreHead,
     config: lora,
     scaling: loraScaling(lora),
     slots,

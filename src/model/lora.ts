@@ -40,15 +40,15 @@ export class Lora {
   grads: GPUBuffer | null = null;
   private readonly scratch = new Map<string, GPUBuffer>();
 
-  /** `params` laid out by loraTable(config, lora, {valueHead}). */
+  /** `params` laid out by loraTable(config, lora, {valueHead, scoreHead}). */
   constructor(
     readonly gpu: Gpu,
     readonly config: GPT2Config,
     lora: LoraConfig,
     params: Float32Array,
-    { valueHead = false } = {},
+    { valueHead = false, scoreHead = false } = {},
   ) {
-    this.table = loraTable(config, lora, { valueHead });
+    this.table = loraTable(config, lora, { valueHead, scoreHead });
     if (params.length !== this.table.total)
       throw new Error(`Lora: params has ${params.length} elements, the table ${this.table.total}`);
     this.params = gpu.upload(params, 'lora.params');

@@ -16,7 +16,13 @@
  */
 import type { GPT2Config } from './config.ts';
 import { loraTable, validateLoraConfig, type LoraConfig, type LoraTable } from './lora-table.ts';
-import { gpt2ParamTable, paramEntry, paramSlice, VALUE_HEAD_PARAMS } from './param-table.ts';
+import {
+  gpt2ParamTable,
+  paramEntry,
+  paramSlice,
+  SCORE_HEAD_PARAM,
+  VALUE_HEAD_PARAMS,
+} from './param-table.ts';
 import {
   readWeightsFile,
   tensorToF32,
@@ -30,6 +36,8 @@ export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
 export const VALUE_HEAD_FILE = 'model.safetensors';
 /** peft's prefix of every saved tensor name of a causal LM. */
 export const PEFT_PREFIX = 'base_model.model.transformer.';
+/** A SEQ_CLS adapter's score head (modules_to_save): peft 0.21 saves it without `modules_to_save.default`. */
+export const SCORE_HEAD_PEFT_NAME = 'base_model.model.score.weight';
 
 /** A loaded adapter: its settings and its block laid out by loraTable(config, lora, {valueHead}). */
 export interface LoadedAdapter {
@@ -44,11 +52,12 @@ export interface LoadedAdapter {
 /** adapter_config.json as peft 0.21 writes it for a GPT-2 LoRA (fields peft reads; the rest default). */
 export function adapterConfigJson(
   lora: LoraConfig,
-  { baseModel = null }: { baseModel?: string | null } = {},
+  { baseModel = null, scoreHead = false }: { baseModel?: string | null; scoreHead?: boolean } = {},
 ): string {
   const json = {
     peft_type: 'LORA',
-    task_type: 'CAUSAL_LM',
+    // a reward model is peft's SEQ_CLS task, which trains and saves its head in full
+    task_type: scoreHead ? 'SEQ_CLS' : 'CAUSAL_LM',
     base_model_name_or_path: baseModel,
     r: lora.r,
     lora_alpha: lora.alpha,
@@ -57,7 +66,7 @@ export function adapterConfigJson(
     fan_in_fan_out: true,
     use_rslora: lora.useRslora,
     bias: 'none',
-    modules_to_save: null,
+    modules_to_save: scoreHead ? ['classifier', 'score'] : null,
     init_lora_weights: true,
     inference_mode: true,
     use_dora: false,
@@ -214,10 +223,12 @@ export function savePeftAdapter(
   for (const e of table.entries) {
     const t: WriteTensor = { dtype: 'F32', shape: e.shape, data: paramSlice(params, e) };
     if (e.name.startsWith('v_head.')) head.push([e.name, t]);
+    else if (e.name === SCORE_HEAD_PARAM) lora.push([SCORE_HEAD_PEFT_NAME, t]);
     else lora.push([PEFT_PREFIX + e.name, t]);
   }
+  const config = adapterConfigJson(table.config, { baseModel, scoreHead: table.scoreHead });
   const files = new Map<string, Uint8Array>([
-    [ADAPTER_CONFIG_FILE, new TextEncoder().encode(adapterConfigJson(table.config, { baseModel }))],
+    [ADAPTER_CONFIG_FILE, new TextEncoder().encode(config)],
     [ADAPTER_WEIGHTS_FILE, writeSafetensors(lora)],
   ]);
   if (head.length) files.set(VALUE_HEAD_FILE, writeSafetensors(head));
@@ -225,7 +236,8 @@ export function savePeftAdapter(
 }
 
 /**
- * The base block (laid out by gpt2ParamTable(config, {valueHead})) with the adapters merged in:
+ * The base block (laid out by gpt2ParamTable(config, {valueHead, scoreHead})) with the adapters merged in
+ * (and a SEQ_CLS adapter's score.weight in place of the base's):
  * W (in, out) += scaling * (B A)^T = scaling * A^T B^T, i.e. W[i][o] += scaling * sum_k A[k][i] B[o][k].
  * Returns a new block; `base` is not changed.
  */
@@ -234,9 +246,9 @@ export function mergeLora(
   base: Float32Array,
   table: LoraTable,
   lora: Float32Array,
-  { valueHead = false } = {},
+  { valueHead = false, scoreHead = false } = {},
 ): Float32Array {
-  const baseTable = gpt2ParamTable(config, { valueHead });
+  const baseTable = gpt2ParamTable(config, { valueHead, scoreHead });
   if (base.length !== baseTable.total)
     throw new Error(`mergeLora: base has ${base.length} elements, its table ${baseTable.total}`);
   const out = base.slice();
@@ -255,6 +267,11 @@ export function mergeLora(
       }
     }
   }
+  // a SEQ_CLS adapter's score head replaces the base's (peft's modules_to_save)
+  if (scoreHead && table.scoreHead)
+    paramSlice(out, paramEntry(baseTable, SCORE_HEAD_PARAM)).set(
+      paramSlice(lora, paramEntry(table, SCORE_HEAD_PARAM)),
+    );
   return out;
 }
 

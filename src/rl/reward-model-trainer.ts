@@ -3,10 +3,18 @@
  * names; TrainingArguments' optimizer, linear schedule and clipping from training-args.ts). Each
  * update scores a batch of pairs (chosen rows, then rejected rows, one forward), takes
  * rewardModelLoss and its gradient through the score head and the body.
+ *
+ * With LoRA (`lora`): adapters on the frozen body (peft's init, A kaiming-uniform, B zero) and the score
+ * head trained in full from the model's own, as peft's SEQ_CLS task (modules_to_save: score); the
+ * folder is then peft's adapter folder. lora_dropout is not applied (the forward takes no dropout seed).
  */
 import type { Gpu } from '../gpu/gpu.ts';
 import type { GPT2Config } from '../model/config.ts';
 import type { HFFiles } from '../model/hf-folder.ts';
+import { initLoraParams, loraTable, type LoraConfig, type LoraTable } from '../model/lora-table.ts';
+import { gpt2ParamTable, paramEntry, paramSlice, SCORE_HEAD_PARAM } from '../model/param-table.ts';
+import { mergeLora, savePeftAdapter } from '../model/peft.ts';
+import { mixSeed, mulberry32 } from '../util/random.ts';
 import { exportGPT2RewardFolder } from '../reward/gpt2-reward-folder.ts';
 import { rewardModelLoss, type RewardStats } from './reward-model-loss.ts';
 import { rewardBatchRows, type RewardPair } from './reward-model-data.ts';
@@ -44,6 +52,8 @@ export class RewardModelTrainer {
   step = 0;
   private readonly optimizer: BlockOptimizer;
   private readonly order: Generator<number[]>;
+  private readonly loraTable: LoraTable | null;
+  private readonly baseParams: Float32Array | null;
 
   constructor(
     readonly gpu: Gpu,
@@ -52,10 +62,27 @@ export class RewardModelTrainer {
     readonly padTokenId: number | null,
     private readonly pairs: readonly RewardPair[],
     readonly config: RewardConfig,
+    lora: LoraConfig | null = null,
+    private readonly baseModel: string | null = null,
   ) {
     validateTrainingArgs(config);
     if (pairs.length === 0) throw new Error('reward model: no pairs left to train on');
-    this.rm = new GPT2RewardModel(gpu, modelConfig, params, padTokenId);
+    this.loraTable = lora ? loraTable(modelConfig, lora, { scoreHead: true }) : null;
+    let block = null;
+    if (this.loraTable) {
+      const t = this.loraTable;
+      block = initLoraParams(t, mulberry32(mixSeed(config.seed, 0x10a1)));
+      const from = paramEntry(gpt2ParamTable(modelConfig, { scoreHead: true }), SCORE_HEAD_PARAM);
+      paramSlice(block, paramEntry(t, SCORE_HEAD_PARAM)).set(paramSlice(params, from));
+    }
+    this.rm = new GPT2RewardModel(
+      gpu,
+      modelConfig,
+      params,
+      padTokenId,
+      lora && block ? { config: lora, params: block } : null,
+    );
+    this.baseParams = lora ? params : null;
     this.optimizer = new BlockOptimizer(gpu, this.rm.net, config);
     this.total = totalSteps(pairs.length, config);
     this.order = batchOrder(pairs.length, config, this.total);
@@ -99,10 +126,26 @@ export class RewardModelTrainer {
     }).stats;
   }
 
+  /** The trained model as a Hugging Face folder; with LoRA, peft's adapter folder. */
   async exportFolder(): Promise<HFFiles> {
+    if (this.loraTable)
+      return savePeftAdapter(this.loraTable, await this.readAdapter(), { baseModel: this.baseModel });
     return exportGPT2RewardFolder(this.modelConfig, await this.rm.net.readParams(), {
       padTokenId: this.padTokenId,
     });
+  }
+
+  /** LoRA: the base with the adapters merged in and the trained score head, as a reward-model folder. */
+  async exportMerged(): Promise<HFFiles> {
+    if (!this.loraTable || !this.baseParams) throw new Error('reward model: exportMerged needs LoRA');
+    const merged = mergeLora(this.modelConfig, this.baseParams, this.loraTable, await this.readAdapter(), {
+      scoreHead: true,
+    });
+    return exportGPT2RewardFolder(this.modelConfig, merged, { padTokenId: this.padTokenId });
+  }
+
+  private async readAdapter(): Promise<Float32Array> {
+    return this.gpu.readF32(this.rm.net.trainParams, this.loraTable!.total);
   }
 
   dispose(): void {

@@ -14,6 +14,8 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import type { GPT2Config } from '../model/config.ts';
 import { GPT2 } from '../model/gpt2.ts';
+import { Lora } from '../model/lora.ts';
+import type { LoraConfig } from '../model/lora-table.ts';
 import { paramView, scoreHeadParam } from '../model/param-table.ts';
 import { matmul } from '../ops/matmul.ts';
 
@@ -50,14 +52,18 @@ export class GPT2RewardModel {
   /**
    * `params` laid out by gpt2ParamTable(config, {scoreHead: true}); `padTokenId` is config.json's
    * pad_token_id (null: the last position of every row, as transformers with batch size 1).
+   * `lora`: LoRA adapters on the frozen body, their block laid out by loraTable(config, lora,
+   * {scoreHead: true}); the score head used and trained is then the block's score.weight.
    */
   constructor(
     readonly gpu: Gpu,
     readonly config: GPT2Config,
     params: Float32Array,
     readonly padTokenId: number | null,
+    lora: { config: LoraConfig; params: Float32Array } | null = null,
   ) {
     this.net = new GPT2(gpu, config, params, { scoreHead: true });
+    if (lora) this.net.attachLora(new Lora(gpu, config, lora.config, lora.params, { scoreHead: true }));
   }
 
   /** Scores (B) of token rows (any lengths; right-padded here). Keeps what backward needs. */
@@ -87,12 +93,13 @@ export class GPT2RewardModel {
     for (let b = 0; b < B; b++) dv[b * T + this.last[b]] = dscores[b];
     this.dvalues = this.ensure(this.dvalues, B * T, 'reward.dvalues');
     this.gpu.write(this.dvalues, dv);
-    this.net.allocateGrads();
+    this.net.trainGrads();
     this.headBackward(B * T);
     this.net.backward();
   }
 
   dispose(): void {
+    this.net.adapters?.dispose();
     this.net.dispose();
     for (const b of [this.values, this.dvalues]) if (b) this.gpu.destroy(b);
   }
@@ -101,7 +108,7 @@ export class GPT2RewardModel {
   private valuesForward(BT: number): GPUBuffer {
     const C = this.config.n_embd;
     this.values = this.ensure(this.values, BT, 'reward.values');
-    const w = paramView(this.net.params, scoreHeadParam(this.net.table));
+    const w = paramView(this.net.trainParams, scoreHeadParam(this.net.trainTable));
     matmul(this.gpu, { out: this.values }, { a: this.net.lnf, b: w }, { M: BT, N: 1, K: C, transB: true });
     return this.values;
   }
@@ -109,17 +116,17 @@ export class GPT2RewardModel {
   /** dlnf += dvalues (BT, 1) @ w (1, C);  dw (1, C) += dvalues^T (1, BT) @ lnf (BT, C). */
   private headBackward(BT: number): void {
     const C = this.config.n_embd;
-    const e = scoreHeadParam(this.net.table);
+    const e = scoreHeadParam(this.net.trainTable);
     const dv = this.dvalues!;
     matmul(
       this.gpu,
       { out: this.net.dlnf },
-      { a: dv, b: paramView(this.net.params, e) },
+      { a: dv, b: paramView(this.net.trainParams, e) },
       { M: BT, N: C, K: 1, beta: 1 },
     );
     matmul(
       this.gpu,
-      { out: paramView(this.net.grads!, e) },
+      { out: paramView(this.net.trainGrads(), e) },
       { a: dv, b: this.net.lnf },
       { M: 1, N: C, K: BT, transA: true, beta: 1 },
     );
