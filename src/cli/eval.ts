@@ -1,11 +1,14 @@
 import { createNodeGpu } from '../gpu/node.ts';
 import { describeSource, loadModelFromSource, type ModelSource } from '../model/hub.ts';
+import { gpt2ParamTable } from '../model/param-table.ts';
+import { mergeLora } from '../model/peft.ts';
 import { decode } from '../model/tokenizer.ts';
 import { evaluate, TRL_EVAL, type EvalModel, type EvalReport, type EvalSettings } from '../rl/evaluate.ts';
 import { sentimentReward, type SentimentTarget } from '../reward/types.ts';
 import { decimalInt, parseCliArgs, positiveInt as positiveIntArg } from './args.ts';
 import { checkOutFile, writeFileAtomic } from './atomic-folder.ts';
 import { UsageError, type Command } from './command.ts';
+import { loadAdapterDir } from './lora-args.ts';
 import { loadModelDir } from './model-dir.ts';
 import { loadPromptSet } from './prompts-arg.ts';
 import { loadRewardArg } from './reward-arg.ts';
@@ -28,22 +31,30 @@ function remoteSource(arg: string): ModelSource | null {
 }
 
 /**
- * The one place `eval` loads a model: the base weights, then (when given) its adapter. Adapters are
- * refused until the LoRA module exists; plugging it in here gives every evaluated model LoRA.
+ * The one place `eval` loads a model: the base weights, then (when given) its peft LoRA adapter,
+ * merged into them (W + scaling * (B A)^T, as peft's merge_and_unload): the same function as the
+ * base with the adapter applied.
  */
 export async function loadEvalModel(spec: ModelSpec, name = spec.arg): Promise<EvalModel> {
-  if (spec.adapter !== undefined) {
-    throw new UsageError(
-      `--adapter ${spec.adapter} (for ${spec.arg}): LoRA adapters are not supported yet in this build`,
-    );
-  }
   const source = remoteSource(spec.arg);
   const model = source
     ? await loadModelFromSource(source, { cache: null }).catch((e: Error) => {
         throw new Error(`cannot load ${describeSource(source)}: ${e.message}`, { cause: e });
       })
     : loadModelDir(spec.arg);
-  return { name, model };
+  if (spec.adapter === undefined) return { name, model };
+  const adapter = loadAdapterDir(spec.adapter, model.config);
+  const table = gpt2ParamTable(model.config);
+  const params = mergeLora(
+    model.config,
+    model.params.subarray(0, table.total),
+    adapter.table,
+    adapter.params,
+  );
+  return {
+    name: `${name}+${spec.adapter}`,
+    model: { config: model.config, table, params, valueHeadLoaded: false },
+  };
 }
 
 const positiveInt = (name: string, raw: string) => positiveIntArg(`--${name}`, raw);

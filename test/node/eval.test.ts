@@ -18,7 +18,9 @@ import { describe, expect, test } from 'vitest';
 import { makeGPT2Config } from '../../src/model/config.ts';
 import { exportHFFolder } from '../../src/model/hf-folder.ts';
 import { initGPT2Params } from '../../src/model/init.ts';
+import { initLoraParams, loraTable, type LoraConfig } from '../../src/model/lora-table.ts';
 import { gpt2ParamTable, modelParams, paramSlice } from '../../src/model/param-table.ts';
+import { mergeLora, savePeftAdapter } from '../../src/model/peft.ts';
 import type { LoadedGPT2 } from '../../src/model/safetensors.ts';
 import { decode, encode } from '../../src/model/tokenizer.ts';
 import { localFolder } from '../../src/reward/folder-node.ts';
@@ -26,9 +28,12 @@ import { loadReward } from '../../src/reward/load.ts';
 import { sentimentReward } from '../../src/reward/types.ts';
 import { evaluate, TRL_EVAL, type EvalReport } from '../../src/rl/evaluate.ts';
 import { ReferenceModel } from '../../src/rl/policy.ts';
+import { mulberry32 } from '../../src/util/random.ts';
+import { loadEvalModel } from '../../src/cli/eval.ts';
 import { testGpu } from '../helpers/gpu.ts';
 
 const REWARD = 'test/fixtures/reward/tiny-distilbert';
+const LORA_C_ATTN: LoraConfig = { r: 4, alpha: 8, dropout: 0, targetModules: ['c_attn'], useRslora: false };
 const cfg = makeGPT2Config({ vocab_size: 50257, n_positions: 64, n_embd: 16, n_layer: 1, n_head: 2 });
 const table = gpt2ParamTable(cfg);
 
@@ -183,14 +188,32 @@ describe('rlhf-studio eval', () => {
     }
   }, 300_000);
 
-  test('--adapter is refused with a clear message until LoRA exists; bad values name the option', () => {
+  test('--adapter is merged into its model as peft merges it; a missing one is named', async () => {
     const a = folder(modelA());
+    // An adapter on c_attn with non-zero A and B (peft starts B at zero; here B is random too).
+    const lt = loraTable(cfg, LORA_C_ATTN);
+    const rng = mulberry32(5);
+    const block = initLoraParams(lt, rng);
+    for (const slot of lt.slots) {
+      const b = block.subarray(slot.B.offset, slot.B.offset + slot.B.size);
+      for (let i = 0; i < b.length; i++) b[i] = rng() - 0.5;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'rlhf-eval-adapter-'));
+    for (const [name, bytes] of savePeftAdapter(lt, block)) writeFileSync(join(dir, name), bytes);
+    const m = await loadEvalModel({ arg: a, adapter: dir });
+    // Expected: src/model/peft.ts mergeLora (checked against peft in test/node/lora.test.ts).
+    expect(Array.from(m.model.params)).toEqual(Array.from(mergeLora(cfg, modelA().params, lt, block)));
+    const c_attn = paramSlice(m.model.params, table.byName.get('h.0.attn.c_attn.weight')!);
+    const base = paramSlice(modelA().params, table.byName.get('h.0.attn.c_attn.weight')!);
+    expect(c_attn.some((x, i) => x !== base[i])).toBe(true);
+
     const common = ['eval', '--ref', a, '--reward', REWARD, '--prompts', 'test/fixtures/prompts/prompts.txt'];
-    const lora = spawnSync(process.execPath, [bin, ...common, '--model', a, '--adapter', '/tmp/lora'], {
+    const missing = join(dir, 'nope');
+    const r = spawnSync(process.execPath, [bin, ...common, '--model', a, '--adapter', missing], {
       encoding: 'utf8',
     });
-    expect(lora.status).toBe(2);
-    expect(lora.stderr).toContain('LoRA adapters are not supported yet in this build');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`adapter ${missing}`);
     const bad = spawnSync(process.execPath, [bin, ...common, '--model', a, '--samples', '0'], {
       encoding: 'utf8',
     });
