@@ -3,6 +3,7 @@ import { bench } from './bench.ts';
 import { dpoDumpCommand } from './dpo-dump.ts';
 import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
+import { exportTrlCommand } from './export-trl.ts';
 import { generateCommand } from './generate.ts';
 import { gpt2DumpCommand } from './gpt2-dump.ts';
 import { info } from './info.ts';
@@ -28,4 +29,5 @@ export const COMMANDS: Command[] = [
   dpoDumpCommand,
   sftCommand,
   evalCommand,
+  exportTrlCommand,
 ];

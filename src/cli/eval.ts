@@ -183,7 +183,10 @@ export const evalCommand: Command = {
       models.push(await loadEvalModel({ arg, adapter: adapters[i] }, names[i + 1]));
 
     const gpu = await createNodeGpu();
-    const rewardModel = await loadRewardArg(v.reward, gpu);
+    const rewardModel = await loadRewardArg(v.reward, gpu).catch((e: unknown) => {
+      gpu.dispose();
+      throw e;
+    });
     const quiet = v.quiet === true;
     try {
       const reward = sentimentReward(rewardModel, target as SentimentTarget);
