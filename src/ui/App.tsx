@@ -15,6 +15,7 @@ import { ResumeBanner } from './ResumeBanner.tsx';
 import { SamplesTable } from './SamplesTable.tsx';
 import { SettingsPanel } from './SettingsPanel.tsx';
 import { StatusLine } from './StatusLine.tsx';
+import { TrlExportButton } from './TrlExportButton.tsx';
 
 export function App() {
   const status = useStudio((s) => s.gpuStatus);
@@ -41,6 +42,7 @@ export function App() {
                 <Controls />
                 <StatusLine />
                 <Downloads />
+                <TrlExportButton />
               </div>
               {ppo ? (
                 <>
