@@ -12,6 +12,7 @@ import { NoWebGpu } from './NoWebGpu.tsx';
 import { PreferencePanel } from './PreferencePanel.tsx';
 import { useMethod } from '../store/method.ts';
 import { ResumeBanner } from './ResumeBanner.tsx';
+import { RunsPanel } from './RunsPanel.tsx';
 import { SamplesTable } from './SamplesTable.tsx';
 import { SettingsPanel } from './SettingsPanel.tsx';
 import { StatusLine } from './StatusLine.tsx';
@@ -57,6 +58,7 @@ export function App() {
               ) : (
                 <PreferencePanel />
               )}
+              <RunsPanel />
               <section className="diagnostics" aria-label="Diagnostics">
                 <AdapterPanel />
               </section>
