@@ -12,9 +12,11 @@ import { NoWebGpu } from './NoWebGpu.tsx';
 import { PreferencePanel } from './PreferencePanel.tsx';
 import { useMethod } from '../store/method.ts';
 import { ResumeBanner } from './ResumeBanner.tsx';
+import { RunsPanel } from './RunsPanel.tsx';
 import { SamplesTable } from './SamplesTable.tsx';
 import { SettingsPanel } from './SettingsPanel.tsx';
 import { StatusLine } from './StatusLine.tsx';
+import { TrlExportButton } from './TrlExportButton.tsx';
 
 export function App() {
   const status = useStudio((s) => s.gpuStatus);
@@ -41,6 +43,7 @@ export function App() {
                 <Controls />
                 <StatusLine />
                 <Downloads />
+                <TrlExportButton />
               </div>
               {ppo ? (
                 <>
@@ -55,6 +58,7 @@ export function App() {
               ) : (
                 <PreferencePanel />
               )}
+              <RunsPanel />
               <section className="diagnostics" aria-label="Diagnostics">
                 <AdapterPanel />
               </section>

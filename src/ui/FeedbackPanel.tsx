@@ -31,7 +31,8 @@ export function FeedbackPanel() {
   const waiting = useRef<{ prompt: string; seen: unknown } | null>(null);
   const [pending, setPending] = useState(false);
   const compare = useStudio((s) => s.compare);
-  const queries = useStudio((s) => s.samples?.rows.map((r) => r.query) ?? []);
+  const samples = useStudio((s) => s.samples);
+  const queries = samples?.rows.map((r) => r.query) ?? [];
   const hasModel = useStudio((s) => s.run.info !== null && s.run.phase !== 'loading');
   const { records, add, clear } = useFeedback();
   const pairs = preferencePairs(records).length;

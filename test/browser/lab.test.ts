@@ -2,7 +2,8 @@
  * The studio as a lab, end to end in headless Chromium on SwiftShader with the built-in demo
  * (public/models/mini-imdb): 3 PPO steps, then the Evaluate panel's before/after table with a number
  * in every reward and summary cell; then feedback mode: 6 clicks give 6 pairs, whose JSONL download
- * parses with prompt, chosen and rejected; then "DPO on my choices" runs 2 DPO updates on them.
+ * parses with prompt, chosen and rejected; then "DPO on my choices" runs 2 DPO updates on them; the
+ * runs list then holds both runs, overlays their curves and deletes one.
  * Screenshots of each panel go to test-results/lab-*.png.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -140,4 +141,20 @@ describe('the studio as a lab', () => {
     expect(Number(await page.getByTestId('pref-step-counter').getAttribute('data-step'))).toBe(2);
     await page.screenshot({ path: 'test-results/lab-dpo.png', fullPage: true });
   }, 600_000);
+
+  test('the runs list keeps both runs and overlays their curves', async () => {
+    const panel = page.getByTestId('runs');
+    const rows = panel.getByTestId('run-row');
+    await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(2);
+    expect(await rows.nth(0).textContent()).toMatch(/PPO positive, 3 steps/);
+    expect(await rows.nth(1).textContent()).toMatch(/DPO, 2 steps/);
+    expect(await panel.getByTestId('runs-usage').textContent()).toMatch(/storage in use .*B of/);
+    for (let i = 0; i < 2; i++) await rows.nth(i).locator('input[type="checkbox"]').check();
+    expect(await panel.getByTestId('runs-overlay').getAttribute('data-lines')).toBe('2');
+    expect(await panel.locator('polyline').count()).toBe(2);
+    await panel.screenshot({ path: 'test-results/lab-runs.png' });
+    // Delete removes a run from the list (and from IndexedDB: the list is read back from it).
+    await rows.nth(1).getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => rows.count()).toBe(1);
+  }, 120_000);
 });
