@@ -148,7 +148,7 @@ describe('rlhf-studio reward-train', () => {
       ppoMetrics,
       '--quiet',
     ]);
-    const step = JSON.parse(readFileSync(ppoMetrics, 'utf8').trim()) as Record<string, number>;
+    const [step] = metricsSteps(readFileSync(ppoMetrics, 'utf8'));
     expect(Number.isFinite(step['env/reward_mean'])).toBe(true);
   }, 300_000);
 });
