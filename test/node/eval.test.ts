@@ -213,7 +213,7 @@ describe('rlhf-studio eval', () => {
       encoding: 'utf8',
     });
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain(`adapter ${missing}`);
+    expect(r.stderr).toContain(`${missing} is not a folder`);
     const bad = spawnSync(process.execPath, [bin, ...common, '--model', a, '--samples', '0'], {
       encoding: 'utf8',
     });
