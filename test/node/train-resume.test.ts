@@ -66,6 +66,7 @@ function metricsOf(path: string): Record<string, string>[] {
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((o) => typeof o.step === 'number') // the step lines, not the closing {"end": ...}
     .map((o) =>
       Object.fromEntries(
         Object.entries(o)
