@@ -235,7 +235,10 @@ describe('limits and failures during training (WebGPU)', () => {
       300,
     );
     expect(r.status, r.stderr).toBe(1);
-    expectClearError(r.stderr, /training stopped after \d of 3 steps: NonFiniteError: non-finite/);
+    expectClearError(
+      r.stderr,
+      /training stopped after \d new steps \(at PPO step \d\): NonFiniteError: non-finite/,
+    );
     expect(r.stderr).toContain(`${out} was not written`);
     const lines = readFileSync(metrics, 'utf8')
       .trim()
