@@ -7,8 +7,9 @@
  * lora_dropout 0, on c_attn, c_proj and c_fc; 60 updates of 16 pairs (opening, positive template review
  * chosen, negative one rejected), lr 5e-3 constant, beta 0.1, sigmoid loss, AdamW without weight decay
  * and without clipping; the reference is the base with the adapters off.
- * Passes when rewards/accuracies averaged over the last 10 updates is >= 0.9 and the last update's
- * loss is < 0.2 (PyTorch + peft: accuracy 0.99, loss 0.685 -> 0.059).
+ * Passes when rewards/accuracies and the loss averaged over the last 10 updates are >= 0.9 and < 0.2
+ * (PyTorch + peft: accuracy 0.99, loss 0.685 -> 0.059). One update's loss is noisy: a rerun of
+ * torch_dpo.py --lora-r 8 --lr 5e-3 had 0.41 at its 59th update, between 0.05 and 0.19.
  * usage: node scripts/check-dpo-lora.mjs [WORKDIR]
  */
 import { execFileSync } from 'node:child_process';
@@ -50,14 +51,16 @@ const lines = readFileSync(metrics, 'utf8')
 const avg = (xs, k) => xs.reduce((s, x) => s + x[k], 0) / xs.length;
 const acc = avg(lines.slice(-10), 'rewards/accuracies');
 const last = lines[lines.length - 1].loss;
+const loss10 = avg(lines.slice(-10), 'loss');
 const files = ['adapter_config.json', 'adapter_model.safetensors', 'merged/model.safetensors'];
 const missing = files.filter((f) => !existsSync(join(out, f)));
 console.log(
-  `${lines.length} updates: loss ${lines[0].loss.toFixed(4)} -> ${last.toFixed(4)} (target < 0.2), ` +
+  `${lines.length} updates: loss ${lines[0].loss.toFixed(4)} -> ${last.toFixed(4)}, over the last 10 ` +
+    `${loss10.toFixed(4)} (target < 0.2), ` +
     `rewards/accuracies over the last 10 ${acc.toFixed(3)} (target >= 0.9), ` +
     `rewards/margins last ${lines[lines.length - 1]['rewards/margins'].toFixed(3)}` +
     (missing.length ? `; missing in ${out}: ${missing.join(', ')}` : ''),
 );
-const ok = lines.length === STEPS && acc >= 0.9 && last < 0.2 && missing.length === 0;
+const ok = lines.length === STEPS && acc >= 0.9 && loss10 < 0.2 && missing.length === 0;
 console.log(ok ? 'check:dpo-lora PASSED' : 'check:dpo-lora FAILED');
 process.exit(ok ? 0 : 1);
