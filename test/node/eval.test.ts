@@ -218,7 +218,7 @@ describe('rlhf-studio eval', () => {
       encoding: 'utf8',
     });
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toContain('--samples takes a positive integer, got 0');
+    expect(bad.stderr).toContain('--samples takes a positive integer, got "0"');
     const none = spawnSync(process.execPath, [bin, ...common], { encoding: 'utf8' });
     expect(none.status).toBe(2);
     expect(none.stderr).toContain('give at least one --model');
