@@ -17,6 +17,7 @@ import {
   type TargetMark,
 } from '../src/protocol.ts';
 import {
+  oneLogitReward,
   sentimentReward,
   type RewardModel,
   type SentimentReward,
@@ -121,7 +122,11 @@ export class Runner {
       during = 'loading the reward model';
       const loaded = await loadRewardModel(s.reward, s.rewardEngine, gpu, progress);
       this.rewardModel = loaded.model;
-      this.reward = sentimentReward(loaded.model, this.target);
+      // A one-logit reward model (trained here by the reward-model method) scores without a target.
+      this.reward =
+        loaded.model.labels.length === 1
+          ? oneLogitReward(loaded.model, this.target)
+          : sentimentReward(loaded.model, this.target);
       during = 'loading the prompts';
       const prompts = await loadPrompts(s.prompts, s.rollout, s.config.seed, progress);
       during = 'building the training session';

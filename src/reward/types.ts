@@ -96,3 +96,18 @@ export function scalarReward(model: RewardModel): (texts: string[]) => Promise<n
     return Array.from(logits);
   };
 }
+
+/**
+ * A one-logit reward model (a GPT-2 trained by reward-train) where a switchable sentiment reward is
+ * expected: the score is its logit whatever the target; switching the target is refused, since a
+ * target does not apply to it.
+ */
+export function oneLogitReward(model: RewardModel, target: SentimentTarget): SentimentReward {
+  const score = scalarReward(model);
+  const setTarget = (t: SentimentTarget): void => {
+    throw new Error(
+      `the reward model has one logit (its score is the reward), so the target (${t}) does not apply`,
+    );
+  };
+  return Object.assign(score, { setTarget, target }) as SentimentReward;
+}

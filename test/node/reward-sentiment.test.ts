@@ -3,6 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   MissingLabelError,
+  oneLogitReward,
   sentimentLabelIndex,
   sentimentReward,
   type RewardModel,
@@ -77,5 +78,15 @@ describe('sentimentReward', () => {
     await expect(sentimentReward(bad, 'positive')(['a', 'b'])).rejects.toThrow(
       /3 logits for 2 texts x 2 labels/,
     );
+  });
+});
+
+describe('oneLogitReward', () => {
+  test('the score is the one logit whatever the target; switching the target is refused', async () => {
+    const r = oneLogitReward(stub(['LABEL_0']), 'positive');
+    // Expected: the stub's logits, row i = 10i.
+    expect(await r(['a', 'b'])).toEqual([0, 10]);
+    expect(() => r.setTarget('negative')).toThrow(/one logit .* does not apply/);
+    expect(() => oneLogitReward(stub(['NEGATIVE', 'POSITIVE']), 'positive')).toThrow(/one-logit/);
   });
 });
