@@ -305,16 +305,13 @@ export const train: Command = {
         rollout: rolloutSettings(app.rollout),
         lora,
       });
-      if (ck) {
-        applyCheckpoint(session, ck);
-        log(`resumed ${resumeDir} at PPO step ${session.step} of ${totalSteps}`);
-      } else {
-        log(
-          `training ${app.model} for ${totalSteps} PPO steps of ${config.batch_size} ` +
-            (oneLogit ? '(reward: the reward model score)' : `(target ${target})`),
-        );
-      }
+      if (ck) applyCheckpoint(session, ck);
+      const started = ck
+        ? `resumed ${resumeDir} at PPO step ${session.step} of ${totalSteps}`
+        : `training ${app.model} for ${totalSteps} PPO steps of ${config.batch_size} ` +
+          (oneLogit ? '(reward: the reward model score)' : `(target ${target})`);
       return await runLoop({
+        started,
         session,
         store,
         // A checkpoint folder holding another run is cleared before this run's first save.
@@ -351,6 +348,8 @@ interface LoopInput {
   /** LoRA: also write the merged full model to OUT/merged. */
   merge: boolean;
   log: (s: string) => void;
+  /** Said once Ctrl-C is handled, just before the first step. */
+  started: string;
 }
 
 /** Steps until done or interrupted (SIGINT); returns the exit code (0, or 130 after Ctrl-C). */
@@ -377,7 +376,11 @@ async function runLoop(inp: LoopInput): Promise<number> {
   const onSigint = () => {
     if (interrupted) {
       console.error('rlhf-studio train: second interrupt, exiting without saving');
-      process.exit(130);
+      // Die of the signal itself (status 130 in a shell): process.exit() would run Dawn's teardown
+      // while GPU work is in flight, which can abort the process instead.
+      process.off('SIGINT', onSigint);
+      process.kill(process.pid, 'SIGINT');
+      return;
     }
     interrupted = true;
     console.error(
@@ -386,6 +389,7 @@ async function runLoop(inp: LoopInput): Promise<number> {
     );
   };
   process.on('SIGINT', onSigint);
+  log(inp.started);
   const startStep = session.step;
   try {
     let lastSaved = -1;

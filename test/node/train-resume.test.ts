@@ -164,7 +164,10 @@ describe('rlhf-studio train: Ctrl-C, checkpoints and --resume', () => {
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Exit status 130, or death by SIGINT itself (what a shell reports as 130) when no shim is between.
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code, signal) => resolve(signal === 'SIGINT' ? 130 : code)),
+    );
     // "training ..." is printed just before the first step starts (and the SIGINT handler is in place).
     const deadline = Date.now() + 300_000;
     while (!stdout.includes('training ')) {
