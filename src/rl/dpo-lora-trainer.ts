@@ -21,17 +21,9 @@ import type { LoadedGPT2 } from '../model/safetensors.ts';
 import { CompletionHead } from '../model/completion-head.ts';
 import { sequenceLogps } from '../model/sequence-logps.ts';
 import { mixSeed, mulberry32 } from '../util/random.ts';
-import { dpoLoss } from './dpo.ts';
-import {
-  dpoTotalSteps,
-  lossSettings,
-  scheduledLearningRate,
-  validateDPOConfig,
-  type DPOConfig,
-} from './dpo-config.ts';
+import { dpoTotalSteps, validateDPOConfig, type DPOConfig } from './dpo-config.ts';
 import { DPOPolicy, splitPairs, type PairValues } from './dpo-policy.ts';
-import { dpoBatchStats, meanBatchStats, type DPOBatchStats } from './dpo-stats.ts';
-import { updateBatches, type DPOStepResult } from './dpo-trainer.ts';
+import { dpoUpdate, updateBatches, type DPOStepResult } from './dpo-trainer.ts';
 import { BlockOptimizer } from './training-args.ts';
 
 export class LoraDPOTrainer {
@@ -101,43 +93,23 @@ export class LoraDPOTrainer {
     const next = this.batches.next();
     if (next.done) throw new Error('LoraDPOTrainer: every update of the run has been taken');
     const micro = next.value;
-    const lr = scheduledLearningRate(this.config, this.stepsDone, this.totalSteps);
-    const stats: DPOBatchStats[] = [];
-    this.policy.zeroGrads();
-    for (const idx of micro) {
-      const batch = this.layout(idx.map((j) => this.pairs[j]));
-      const ref = await this.refLogps(batch);
-      const dropoutSeed = mixSeed(this.config.seed, 0x10a, this.dropoutPasses++);
-      const fwd = await this.policy.forward(batch, this.average, dropoutSeed);
-      const loss = dpoLoss(
-        {
-          policyChosen: fwd.logps.chosen,
-          policyRejected: fwd.logps.rejected,
-          refChosen: ref.chosen,
-          refRejected: ref.rejected,
-        },
-        lossSettings(this.config),
-      );
-      const scale = 1 / micro.length;
-      this.policy.backward({
-        chosen: loss.dPolicyChosen.map((d) => d * scale),
-        rejected: loss.dPolicyRejected.map((d) => d * scale),
-      });
-      stats.push(dpoBatchStats(loss, fwd.logps, fwd.meanLogits));
-    }
-    const gradNorm = await this.optimizer.step(lr);
+    const result = await dpoUpdate(
+      {
+        config: this.config,
+        pairs: this.pairs,
+        policy: this.policy,
+        optimizer: this.optimizer,
+        layout: (pairs) => this.layout(pairs),
+        refLogps: (_idx, batch) => this.refLogps(batch),
+        forward: (batch) =>
+          this.policy.forward(batch, this.average, mixSeed(this.config.seed, 0x10a, this.dropoutPasses++)),
+      },
+      micro,
+      { done: this.stepsDone, microDone: this.microDone, totalSteps: this.totalSteps },
+    );
     this.stepsDone++;
     this.microDone += micro.length;
-    const microPerEpoch = Math.ceil(this.pairs.length / this.config.per_device_train_batch_size);
-    return {
-      step: this.stepsDone,
-      stats: {
-        ...meanBatchStats(stats),
-        learning_rate: lr,
-        grad_norm: gradNorm ?? NaN,
-        epoch: this.microDone / microPerEpoch,
-      },
-    };
+    return result;
   }
 
   /** Pairs as a batch, padded with EOS (a token of the vocabulary; padding is outside the loss). */

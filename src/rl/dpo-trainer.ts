@@ -11,7 +11,7 @@
  *              grad_norm (before clipping) and epoch (micro-batches taken / micro-batches per epoch)
  * A NaN or Inf in a gradient stops the update before the weights change.
  */
-import { layoutPairBatch, type TokenizedPair } from '../data/preferences.ts';
+import { layoutPairBatch, type PairBatch, type TokenizedPair } from '../data/preferences.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { LoadedGPT2 } from '../model/safetensors.ts';
 import { mixSeed, mulberry32, shuffled } from '../util/random.ts';
@@ -23,7 +23,7 @@ import {
   validateDPOConfig,
   type DPOConfig,
 } from './dpo-config.ts';
-import { DPOPolicy, DPOReference, type PairValues } from './dpo-policy.ts';
+import { DPOPolicy, DPOReference, type PairValues, type PolicyForward } from './dpo-policy.ts';
 import { dpoBatchStats, meanBatchStats, type DPOBatchStats, type DPOStats } from './dpo-stats.ts';
 import { BlockOptimizer } from './training-args.ts';
 
@@ -44,6 +44,66 @@ export function* updateBatches(rows: number, c: DPOConfig, total: number): Gener
     for (let i = 0; i < rows; i += bs) micro.push(order.slice(i, i + bs));
     for (let i = 0; i < micro.length && made < total; i += ga, made++) yield micro.slice(i, i + ga);
   }
+}
+
+/** What one update takes from a trainer (full or LoRA): how it lays out, refers and runs forward. */
+export interface DPOUpdateParts {
+  config: DPOConfig;
+  pairs: readonly TokenizedPair[];
+  policy: Pick<DPOPolicy, 'zeroGrads' | 'backward'>;
+  optimizer: BlockOptimizer;
+  layout: (pairs: TokenizedPair[]) => PairBatch;
+  /** The reference's sequence log-probs of the micro-batch `idx` (pair indices), laid out as `batch`. */
+  refLogps: (idx: number[], batch: PairBatch) => Promise<PairValues>;
+  /** The policy's forward on `batch`, keeping what backward needs. */
+  forward: (batch: PairBatch) => Promise<PolicyForward>;
+}
+
+/**
+ * One update over `micro` (the update's micro-batches), after `done` updates of `totalSteps` and
+ * `microDone` micro-batches: per micro-batch the reference, then the policy's forward, the loss and
+ * backward of loss / (micro-batches in this update); then AdamW at the scheduled learning rate.
+ */
+export async function dpoUpdate(
+  p: DPOUpdateParts,
+  micro: number[][],
+  { done, microDone, totalSteps }: { done: number; microDone: number; totalSteps: number },
+): Promise<DPOStepResult> {
+  const lr = scheduledLearningRate(p.config, done, totalSteps);
+  const settings = lossSettings(p.config);
+  const stats: DPOBatchStats[] = [];
+  p.policy.zeroGrads();
+  for (const idx of micro) {
+    const batch = p.layout(idx.map((j) => p.pairs[j]));
+    const ref = await p.refLogps(idx, batch);
+    const fwd = await p.forward(batch);
+    const loss = dpoLoss(
+      {
+        policyChosen: fwd.logps.chosen,
+        policyRejected: fwd.logps.rejected,
+        refChosen: ref.chosen,
+        refRejected: ref.rejected,
+      },
+      settings,
+    );
+    const scale = 1 / micro.length; // the Trainer's loss / current_gradient_accumulation_steps
+    p.policy.backward({
+      chosen: loss.dPolicyChosen.map((d) => d * scale),
+      rejected: loss.dPolicyRejected.map((d) => d * scale),
+    });
+    stats.push(dpoBatchStats(loss, fwd.logps, fwd.meanLogits));
+  }
+  const gradNorm = await p.optimizer.step(lr);
+  const microPerEpoch = Math.ceil(p.pairs.length / p.config.per_device_train_batch_size);
+  return {
+    step: done + 1,
+    stats: {
+      ...meanBatchStats(stats),
+      learning_rate: lr,
+      grad_norm: gradNorm ?? NaN,
+      epoch: (microDone + micro.length) / microPerEpoch,
+    },
+  };
 }
 
 export class DPOTrainer {
@@ -107,44 +167,22 @@ export class DPOTrainer {
     const next = this.batches.next();
     if (next.done) throw new Error('DPOTrainer: every update of the run has been taken');
     const micro = next.value;
-    const k = this.stepsDone;
-    const lr = scheduledLearningRate(this.config, k, this.totalSteps);
-    const settings = lossSettings(this.config);
-    const stats: DPOBatchStats[] = [];
-    this.policy.zeroGrads();
-    for (const idx of micro) {
-      const batch = layoutPairBatch(idx.map((j) => this.pairs[j]));
-      const ref = await this.refLogps(idx, batch);
-      const fwd = await this.policy.forward(batch, this.average);
-      const loss = dpoLoss(
-        {
-          policyChosen: fwd.logps.chosen,
-          policyRejected: fwd.logps.rejected,
-          refChosen: ref.chosen,
-          refRejected: ref.rejected,
-        },
-        settings,
-      );
-      const scale = 1 / micro.length; // the Trainer's loss / current_gradient_accumulation_steps
-      this.policy.backward({
-        chosen: loss.dPolicyChosen.map((d) => d * scale),
-        rejected: loss.dPolicyRejected.map((d) => d * scale),
-      });
-      stats.push(dpoBatchStats(loss, fwd.logps, fwd.meanLogits));
-    }
-    const gradNorm = await this.optimizer.step(lr);
+    const result = await dpoUpdate(
+      {
+        config: this.config,
+        pairs: this.pairs,
+        policy: this.policy,
+        optimizer: this.optimizer,
+        layout: (pairs) => layoutPairBatch(pairs),
+        refLogps: (idx, batch) => this.refLogps(idx, batch),
+        forward: (batch) => this.policy.forward(batch, this.average),
+      },
+      micro,
+      { done: this.stepsDone, microDone: this.microDone, totalSteps: this.totalSteps },
+    );
     this.stepsDone++;
     this.microDone += micro.length;
-    const microPerEpoch = Math.ceil(this.pairs.length / this.config.per_device_train_batch_size);
-    return {
-      step: this.stepsDone,
-      stats: {
-        ...meanBatchStats(stats),
-        learning_rate: lr,
-        grad_norm: gradNorm ?? NaN,
-        epoch: this.microDone / microPerEpoch,
-      },
-    };
+    return result;
   }
 
   /** The policy's weights, laid out by its parameter table. */
@@ -159,7 +197,7 @@ export class DPOTrainer {
     this.ref = null;
   }
 
-  private async refLogps(idx: number[], batch: ReturnType<typeof layoutPairBatch>): Promise<PairValues> {
+  private async refLogps(idx: number[], batch: PairBatch): Promise<PairValues> {
     if (this.refTable) {
       const t = this.refTable;
       return {
