@@ -23,8 +23,8 @@ import { sequenceLogps } from '../model/sequence-logps.ts';
 import { mixSeed, mulberry32 } from '../util/random.ts';
 import { dpoTotalSteps, validateDPOConfig, type DPOConfig } from './dpo-config.ts';
 import { DPOPolicy, splitPairs, type PairValues } from './dpo-policy.ts';
-import { dpoUpdate, updateBatches, type DPOStepResult } from './dpo-trainer.ts';
-import { BlockOptimizer } from './training-args.ts';
+import { dpoUpdate, type DPOStepResult } from './dpo-trainer.ts';
+import { BlockOptimizer, updateBatches } from './training-args.ts';
 
 export class LoraDPOTrainer {
   readonly totalSteps: number;

@@ -14,7 +14,6 @@
 import { layoutPairBatch, type PairBatch, type TokenizedPair } from '../data/preferences.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { LoadedGPT2 } from '../model/safetensors.ts';
-import { mixSeed, mulberry32, shuffled } from '../util/random.ts';
 import { dpoLoss } from './dpo.ts';
 import {
   dpoTotalSteps,
@@ -25,25 +24,12 @@ import {
 } from './dpo-config.ts';
 import { DPOPolicy, DPOReference, type PairValues, type PolicyForward } from './dpo-policy.ts';
 import { dpoBatchStats, meanBatchStats, type DPOBatchStats, type DPOStats } from './dpo-stats.ts';
-import { BlockOptimizer } from './training-args.ts';
+import { BlockOptimizer, updateBatches } from './training-args.ts';
 
 export interface DPOStepResult {
   /** 1-based update number. */
   step: number;
   stats: DPOStats;
-}
-
-/** The micro-batches (pair indices) of every update, epoch after epoch, until `total` updates. */
-export function* updateBatches(rows: number, c: DPOConfig, total: number): Generator<number[][]> {
-  const bs = c.per_device_train_batch_size;
-  const ga = c.gradient_accumulation_steps;
-  let made = 0;
-  for (let epoch = 0; made < total; epoch++) {
-    const order = shuffled(mulberry32(mixSeed(c.seed, epoch)), [...Array(rows).keys()]);
-    const micro: number[][] = [];
-    for (let i = 0; i < rows; i += bs) micro.push(order.slice(i, i + bs));
-    for (let i = 0; i < micro.length && made < total; i += ga, made++) yield micro.slice(i, i + ga);
-  }
 }
 
 /** What one update takes from a trainer (full or LoRA): how it lays out, refers and runs forward. */

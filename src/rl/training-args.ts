@@ -82,16 +82,29 @@ export function linearLearningRate(lr: number, k: number, total: number): number
 }
 
 /**
- * Row indices of each update's batch, epoch after epoch (each a fresh seeded shuffle; the last
- * batch of an epoch may be short), until `total` batches.
+ * The micro-batches (row indices) of every update, epoch after epoch (each a fresh seeded shuffle; an
+ * epoch's last micro-batch, and last update, may be short), gradient_accumulation_steps micro-batches
+ * an update, until `total` updates.
  */
-export function* batchOrder(rows: number, a: TrainingArgs, total: number): Generator<number[]> {
+export function* updateBatches(
+  rows: number,
+  a: Pick<TrainingArgs, 'per_device_train_batch_size' | 'seed'> & { gradient_accumulation_steps: number },
+  total: number,
+): Generator<number[][]> {
   const bs = a.per_device_train_batch_size;
+  const ga = a.gradient_accumulation_steps;
   let made = 0;
   for (let epoch = 0; made < total; epoch++) {
     const order = shuffled(mulberry32(mixSeed(a.seed, epoch)), [...Array(rows).keys()]);
-    for (let i = 0; i < rows && made < total; i += bs, made++) yield order.slice(i, i + bs);
+    const micro: number[][] = [];
+    for (let i = 0; i < rows; i += bs) micro.push(order.slice(i, i + bs));
+    for (let i = 0; i < micro.length && made < total; i += ga, made++) yield micro.slice(i, i + ga);
   }
+}
+
+/** Row indices of each update's batch: updateBatches without gradient accumulation. */
+export function* batchOrder(rows: number, a: TrainingArgs, total: number): Generator<number[]> {
+  for (const [batch] of updateBatches(rows, { ...a, gradient_accumulation_steps: 1 }, total)) yield batch;
 }
 
 /**

@@ -13,7 +13,7 @@ import { loadModelDir } from '../../src/cli/model-dir.ts';
 import { dpoLoss, type DPOLossSettings } from '../../src/rl/dpo.ts';
 import { DPO_CONFIG_DEFAULTS, dpoTotalSteps, scheduledLearningRate } from '../../src/rl/dpo-config.ts';
 import { DPO_STAT_NAMES } from '../../src/rl/dpo-stats.ts';
-import { updateBatches } from '../../src/rl/dpo-trainer.ts';
+import { updateBatches } from '../../src/rl/training-args.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import { metricsSteps } from '../../src/cli/metrics-log.ts';
 
