@@ -29,6 +29,7 @@ import { matmul, matmulBackward, matmulForward } from '../ops/matmul.ts';
 import { residualForward } from '../ops/residual.ts';
 import type { GPT2Config } from './config.ts';
 import { EVAL_PASS, type Lora, type LoraPass } from './lora.ts';
+import type { LoraModule } from './lora-table.ts';
 import { gpt2ParamTable, layerViews, modelParams, paramView, type ParamTable } from './param-table.ts';
 
 /** One batch of token rows. Rows may be left-padded: then `mask` and `positions` say so. */
@@ -429,7 +430,6 @@ export class GPT2 {
     const { n_embd: C, n_head: NH, n_layer } = this.config;
     const gpu = this.gpu;
     const p = this.params;
-    const { lora, pass } = a;
     const g = this.frozen ? null : this.allocateGrads();
     const mp = modelParams(this.table);
     const BTC = { B, T, C };
@@ -456,33 +456,22 @@ export class GPT2 {
       const L = a.layers[l];
       const residual = l === 0 ? a.encoded : a.layers[l - 1].residual3;
       // MLP: residual3 = residual2 + c_proj(gelu(c_fc(ln_2(residual2))))
-      matmul(
-        gpu,
-        { out: a.dfchGelu },
-        { a: a.dresidual, b: w.fcprojw },
-        { M: BT, N: 4 * C, K: C, transB: true, beta: 0 },
+      this.linearBackward(
+        l,
+        'fcproj',
+        { dinp: a.dfchGelu, dweight: dw?.fcprojw, dbias: dw?.fcprojb },
+        { dout: a.dresidual, inp: L.fchGelu, weight: w.fcprojw },
+        { BT, C: 4 * C, OC: C },
       );
-      lora?.backward(l, 'fcproj', { dinp: a.dfchGelu }, { dout: a.dresidual, inp: L.fchGelu }, BT, pass);
-      if (dw) {
-        matmulBackward(
-          gpu,
-          { dinp: null, dweight: dw.fcprojw, dbias: dw.fcprojb },
-          { dout: a.dresidual, inp: L.fchGelu, weight: w.fcprojw },
-          { BT, C: 4 * C, OC: C },
-        );
-      }
       gpu.clear(a.dfch);
       geluBackward(gpu, { dinp: a.dfch }, { inp: L.fch, dout: a.dfchGelu }, { N: BT * 4 * C });
-      matmul(gpu, { out: a.dln }, { a: a.dfch, b: w.fcw }, { M: BT, N: C, K: 4 * C, transB: true, beta: 0 });
-      lora?.backward(l, 'fc', { dinp: a.dln }, { dout: a.dfch, inp: L.ln2 }, BT, pass);
-      if (dw) {
-        matmulBackward(
-          gpu,
-          { dinp: null, dweight: dw.fcw, dbias: dw.fcb },
-          { dout: a.dfch, inp: L.ln2, weight: w.fcw },
-          { BT, C, OC: 4 * C },
-        );
-      }
+      this.linearBackward(
+        l,
+        'fc',
+        { dinp: a.dln, dweight: dw?.fcw, dbias: dw?.fcb },
+        { dout: a.dfch, inp: L.ln2, weight: w.fcw },
+        { BT, C, OC: 4 * C },
+      );
       layernormBackward(
         gpu,
         { dinp: a.dresidual, ...lnGrads(dw?.ln2w, dw?.ln2b), scratch: a.lnScratch },
@@ -490,21 +479,13 @@ export class GPT2 {
         BTC,
       );
       // attention: residual2 = residual + c_proj(attn(c_attn(ln_1(residual))))
-      matmul(
-        gpu,
-        { out: a.datty },
-        { a: a.dresidual, b: w.attprojw },
-        { M: BT, N: C, K: C, transB: true, beta: 0 },
+      this.linearBackward(
+        l,
+        'attproj',
+        { dinp: a.datty, dweight: dw?.attprojw, dbias: dw?.attprojb },
+        { dout: a.dresidual, inp: L.atty, weight: w.attprojw },
+        { BT, C, OC: C },
       );
-      lora?.backward(l, 'attproj', { dinp: a.datty }, { dout: a.dresidual, inp: L.atty }, BT, pass);
-      if (dw) {
-        matmulBackward(
-          gpu,
-          { dinp: null, dweight: dw.attprojw, dbias: dw.attprojb },
-          { dout: a.dresidual, inp: L.atty, weight: w.attprojw },
-          { BT, C, OC: C },
-        );
-      }
       gpu.clear(a.dqkv);
       attentionBackward(
         gpu,
@@ -512,16 +493,13 @@ export class GPT2 {
         { dout: a.datty, qkv: L.qkv, att: L.att, mask: a.mask },
         { B, T, C, NH },
       );
-      matmul(gpu, { out: a.dln }, { a: a.dqkv, b: w.qkvw }, { M: BT, N: C, K: 3 * C, transB: true, beta: 0 });
-      lora?.backward(l, 'qkv', { dinp: a.dln }, { dout: a.dqkv, inp: L.ln1 }, BT, pass);
-      if (dw) {
-        matmulBackward(
-          gpu,
-          { dinp: null, dweight: dw.qkvw, dbias: dw.qkvb },
-          { dout: a.dqkv, inp: L.ln1, weight: w.qkvw },
-          { BT, C, OC: 3 * C },
-        );
-      }
+      this.linearBackward(
+        l,
+        'qkv',
+        { dinp: a.dln, dweight: dw?.qkvw, dbias: dw?.qkvb },
+        { dout: a.dqkv, inp: L.ln1, weight: w.qkvw },
+        { BT, C, OC: 3 * C },
+      );
       layernormBackward(
         gpu,
         { dinp: a.dresidual, ...lnGrads(dw?.ln1w, dw?.ln1b), scratch: a.lnScratch },
@@ -537,6 +515,25 @@ export class GPT2 {
       { dout: a.dresidual, buckets: a.buckets },
       BTC,
     );
+  }
+
+  /**
+   * Backward of Conv1D `module` of layer l (out = inp @ weight + bias, plus its LoRA add): dinp =
+   * dout @ weight^T plus the adapter's share (dA, dB into the adapters' gradients); dweight and dbias
+   * += when the base trains (given).
+   */
+  private linearBackward(
+    l: number,
+    module: LoraModule,
+    { dinp, dweight, dbias }: { dinp: GPUBuffer; dweight?: View; dbias?: View },
+    { dout, inp, weight }: { dout: GPUBuffer; inp: GPUBuffer; weight: View },
+    { BT, C, OC }: { BT: number; C: number; OC: number },
+  ): void {
+    const { lora, pass } = this.requireActs();
+    matmul(this.gpu, { out: dinp }, { a: dout, b: weight }, { M: BT, N: C, K: OC, transB: true, beta: 0 });
+    lora?.backward(l, module, { dinp }, { dout, inp }, BT, pass);
+    if (dweight && dbias)
+      matmulBackward(this.gpu, { dinp: null, dweight, dbias }, { dout, inp, weight }, { BT, C, OC });
   }
 
   /** Reads the parameter block back (e.g. for export). */
