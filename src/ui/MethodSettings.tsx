@@ -1,4 +1,4 @@
-import { useId, useMemo } from 'react';
+import { useMemo } from 'react';
 import { DPO_CONFIG_DEFAULTS } from '../rl/dpo-config.ts';
 import { REWARD_DEFAULTS } from '../rl/reward-model-trainer.ts';
 import {
@@ -12,7 +12,7 @@ import {
 } from '../store/method.ts';
 import type { FieldError } from '../store/settings.ts';
 import { useStudio } from '../store/store.ts';
-import { BoolField, FieldMessage, TextField } from './fields.tsx';
+import { BoolField, FieldMessage, Segmented, TextField } from './fields.tsx';
 import { LoraSettings } from './LoraSettings.tsx';
 
 const METHODS: { id: Method; label: string; hint: string }[] = [
@@ -79,7 +79,6 @@ function PairsField({
   onChange: (v: PairsDraft) => void;
   error?: string;
 }) {
-  const id = useId();
   const set = (patch: Partial<PairsDraft>) => onChange({ ...value, ...patch });
   const kinds: { kind: PairsDraft['kind']; label: string }[] = [
     { kind: 'url', label: 'URL' },
@@ -89,19 +88,7 @@ function PairsField({
   return (
     <fieldset className="source" data-testid="pairs-source">
       <legend>Preference pairs (prompt, chosen, rejected)</legend>
-      <div className="segmented" role="radiogroup" aria-label="Pairs source">
-        {kinds.map(({ kind, label }) => (
-          <label key={kind}>
-            <input
-              type="radio"
-              name={`${id}-kind`}
-              checked={value.kind === kind}
-              onChange={() => set({ kind })}
-            />
-            {label}
-          </label>
-        ))}
-      </div>
+      <Segmented label="Pairs source" options={kinds} value={value.kind} onChange={(kind) => set({ kind })} />
       {value.kind === 'url' && (
         <input
           aria-label="Pairs URL"
@@ -187,24 +174,16 @@ export function MethodSettings() {
   const errors = useMethodErrors();
   const busy = !['idle', 'stopped', 'finished', 'failed'].includes(phase);
   const m = draft.method;
-  const id = useId();
   return (
     <section className="panel settings method" aria-label="Training method" data-testid="method-settings">
       <fieldset disabled={busy} className="plain">
-        <div className="segmented" role="radiogroup" aria-label="Method" data-testid="method-switch">
-          {METHODS.map((x) => (
-            <label key={x.id} title={x.hint}>
-              <input
-                type="radio"
-                name={`${id}-method`}
-                value={x.id}
-                checked={m === x.id}
-                onChange={() => setMethod(x.id)}
-              />
-              {x.label}
-            </label>
-          ))}
-        </div>
+        <Segmented
+          label="Method"
+          testId="method-switch"
+          options={METHODS.map((x) => ({ kind: x.id, label: x.label, title: x.hint }))}
+          value={m}
+          onChange={setMethod}
+        />
         <p className="hint">{METHODS.find((x) => x.id === m)!.hint}</p>
         <LoraSettings errors={errors} />
         {m !== 'ppo' && (

@@ -1,6 +1,5 @@
-import { useId } from 'react';
 import type { PromptsDraft, SourceDraft, SourceKind } from '../store/settings.ts';
-import { FieldMessage } from './fields.tsx';
+import { FieldMessage, Segmented } from './fields.tsx';
 
 const SOURCE_KINDS: { kind: SourceKind; label: string }[] = [
   { kind: 'hub', label: 'Hub' },
@@ -28,7 +27,6 @@ export function SourceField({
   error?: string;
   linked: boolean;
 }) {
-  const id = useId();
   const set = (patch: Partial<SourceDraft>) => onChange({ ...value, ...patch });
   return (
     <fieldset className={`source${linked ? ' linked' : ''}`}>
@@ -36,19 +34,12 @@ export function SourceField({
         {legend}
         {linked && <span className="badge">from link</span>}
       </legend>
-      <div className="segmented" role="radiogroup" aria-label={`${legend} source`}>
-        {SOURCE_KINDS.map(({ kind, label }) => (
-          <label key={kind}>
-            <input
-              type="radio"
-              name={`${id}-kind`}
-              checked={value.kind === kind}
-              onChange={() => set({ kind })}
-            />
-            {label}
-          </label>
-        ))}
-      </div>
+      <Segmented
+        label={`${legend} source`}
+        options={SOURCE_KINDS}
+        value={value.kind}
+        onChange={(kind) => set({ kind })}
+      />
       {value.kind === 'hub' && (
         <div className="row">
           <input
@@ -103,7 +94,6 @@ export function PromptsField({
   error?: string;
   linked: boolean;
 }) {
-  const id = useId();
   const set = (patch: Partial<PromptsDraft>) => onChange({ ...value, ...patch });
   const kinds: { kind: PromptsDraft['kind']; label: string }[] = [
     { kind: 'imdb', label: 'IMDb (Hub)' },
@@ -116,19 +106,12 @@ export function PromptsField({
         Prompts
         {linked && <span className="badge">from link</span>}
       </legend>
-      <div className="segmented" role="radiogroup" aria-label="Prompts source">
-        {kinds.map(({ kind, label }) => (
-          <label key={kind}>
-            <input
-              type="radio"
-              name={`${id}-kind`}
-              checked={value.kind === kind}
-              onChange={() => set({ kind })}
-            />
-            {label}
-          </label>
-        ))}
-      </div>
+      <Segmented
+        label="Prompts source"
+        options={kinds}
+        value={value.kind}
+        onChange={(kind) => set({ kind })}
+      />
       {value.kind === 'imdb' && (
         <p className="hint">stanfordnlp/imdb train split, 25,000 reviews (parquet, 21 MB)</p>
       )}

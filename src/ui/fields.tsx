@@ -109,3 +109,36 @@ export function BoolField({
     </div>
   );
 }
+
+/** A radio group drawn as segmented buttons: one of `options`, by its `kind`. */
+export function Segmented<K extends string>({
+  label,
+  options,
+  value,
+  onChange,
+  testId,
+}: {
+  label: string;
+  options: readonly { kind: K; label: string; title?: string }[];
+  value: K;
+  onChange: (kind: K) => void;
+  testId?: string;
+}) {
+  const id = useId();
+  return (
+    <div className="segmented" role="radiogroup" aria-label={label} data-testid={testId}>
+      {options.map((o) => (
+        <label key={o.kind} title={o.title}>
+          <input
+            type="radio"
+            name={`${id}-kind`}
+            value={o.kind}
+            checked={value === o.kind}
+            onChange={() => onChange(o.kind)}
+          />
+          {o.label}
+        </label>
+      ))}
+    </div>
+  );
+}
