@@ -15,10 +15,9 @@
  *
  * Conversational rows (lists of {role, content}) are refused: GPT-2 has no chat template.
  */
-import { CsvError, parseCsv } from './csv.ts';
 import { downloadBytes, type DownloadOptions } from './download.ts';
-import { PromptFileError, parquetColumns } from './parquet-text.ts';
-import { parquetRead } from 'hyparquet';
+import { PromptFileError } from './parquet-text.ts';
+import { readRecords } from './records.ts';
 
 export { PromptFileError };
 
@@ -114,77 +113,16 @@ function pairFromRecord(rec: Record<string, unknown>, row: number, where: string
   return { kind: 'text', row, prompt: texts[0], chosen: texts[1], rejected: texts[2] };
 }
 
-function decodeUtf8(bytes: Uint8Array, name: string): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new PromptFileError(`${name} is not UTF-8 text`);
-  }
-}
-
-function fromJsonl(text: string, name: string): PreferencePair[] {
-  const out: PreferencePair[] = [];
-  text.split(/\r?\n/).forEach((line, i) => {
-    if (line.trim() === '') return;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(line);
-    } catch (e) {
-      throw new PromptFileError(`${name} line ${i + 1} is not JSON: ${(e as Error).message}`);
-    }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-      throw new PromptFileError(`${name} line ${i + 1} is not a JSON object`);
-    }
-    out.push(pairFromRecord(obj as Record<string, unknown>, i + 1, name));
-  });
-  return out;
-}
-
-function fromCsv(text: string, name: string): PreferencePair[] {
-  let records: string[][];
-  try {
-    records = parseCsv(text);
-  } catch (e) {
-    if (e instanceof CsvError) throw new PromptFileError(`${name}: ${e.message}`);
-    throw e;
-  }
-  const [header = [], ...rows] = records;
-  return rows
-    .filter((r) => !(r.length === 1 && r[0] === ''))
-    .map((r, i) => {
-      const rec: Record<string, unknown> = {};
-      header.forEach((h, j) => (rec[h] = r[j] ?? ''));
-      return pairFromRecord(rec, i + 1, name);
-    });
-}
-
-async function fromParquet(bytes: Uint8Array, name: string): Promise<PreferencePair[]> {
-  const have = parquetColumns(bytes, name);
-  const cols = PREFERENCE_ID_COLUMNS.every((c) => have.includes(c))
-    ? [...PREFERENCE_ID_COLUMNS]
-    : PREFERENCE_COLUMNS.filter((c) => have.includes(c));
+/** The columns of a preference parquet file to read: the id columns when all are there, else the text ones. */
+function pairColumns(have: string[], name: string): string[] {
+  if (PREFERENCE_ID_COLUMNS.every((c) => have.includes(c))) return [...PREFERENCE_ID_COLUMNS];
   const missing = PREFERENCE_COLUMNS.find((c) => !have.includes(c));
-  if (cols.length < 3 && missing) {
+  if (missing) {
     throw new PromptFileError(
       `${name} has no '${missing}' column (a preference file needs 'prompt', 'chosen' and 'rejected'; its columns are ${have.join(', ')})`,
     );
   }
-  const file = bytes.slice().buffer as ArrayBuffer;
-  let rows: unknown[][] = [];
-  try {
-    await parquetRead({ file, columns: cols, onComplete: (r: unknown[][]) => (rows = r) });
-  } catch (e) {
-    throw new PromptFileError(`cannot read ${name}: ${(e as Error).message}`);
-  }
-  return rows.map((r, i) => {
-    const rec: Record<string, unknown> = {};
-    cols.forEach((c, j) => {
-      const v = r[j] ?? '';
-      // hyparquet reads int64 list items as BigInt
-      rec[c] = Array.isArray(v) ? v.map((x: unknown) => (typeof x === 'bigint' ? Number(x) : x)) : v;
-    });
-    return pairFromRecord(rec, i + 1, name);
-  });
+  return [...PREFERENCE_COLUMNS];
 }
 
 /**
@@ -196,12 +134,8 @@ export async function parsePreferencePairs(
   { format, name = 'the preference file' }: { format: PreferenceFormat; name?: string },
 ): Promise<PreferencePair[]> {
   if (bytes.length === 0) throw new PromptFileError(`${name} is empty`);
-  const pairs =
-    format === 'parquet'
-      ? await fromParquet(bytes, name)
-      : format === 'csv'
-        ? fromCsv(decodeUtf8(bytes, name), name)
-        : fromJsonl(decodeUtf8(bytes, name), name);
+  const records = await readRecords(bytes, format, name, (have) => pairColumns(have, name));
+  const pairs = records.map(({ row, rec }) => pairFromRecord(rec, row, name));
   if (pairs.length === 0) throw new PromptFileError(`${name} holds no preference pairs`);
   return pairs;
 }

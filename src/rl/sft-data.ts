@@ -15,9 +15,8 @@
  *   batch: right-padded with the pad token (EOS for GPT-2), label -100 on pads; the loss predicts
  *   labels[t + 1] from position t.
  */
-import { parquetRead } from 'hyparquet';
-import { CsvError, parseCsv } from '../data/csv.ts';
-import { parquetColumns, PromptFileError } from '../data/parquet-text.ts';
+import { PromptFileError } from '../data/parquet-text.ts';
+import { readRecords } from '../data/records.ts';
 import { EOS_TOKEN } from '../model/tokenizer.ts';
 
 export { PromptFileError };
@@ -76,53 +75,16 @@ export async function parseSFTRows(
   bytes: Uint8Array,
   { format, name }: { format: 'jsonl' | 'csv' | 'parquet'; name: string },
 ): Promise<SFTRow[]> {
-  const records: Record<string, unknown>[] = [];
-  if (format === 'parquet') {
-    const have = parquetColumns(bytes, name);
+  const records = await readRecords(bytes, format, name, (have) => {
     const cols = have.includes('prompt') && have.includes('completion') ? ['prompt', 'completion'] : ['text'];
     if (!cols.every((c) => have.includes(c)))
       throw new PromptFileError(
         `${name} has neither 'text' nor 'prompt'/'completion' columns (it has ${have.join(', ')})`,
       );
-    let rows: unknown[][] = [];
-    await parquetRead({
-      file: bytes.slice().buffer as ArrayBuffer,
-      columns: cols,
-      onComplete: (r: unknown[][]) => (rows = r),
-    });
-    for (const r of rows) records.push(Object.fromEntries(cols.map((c, j) => [c, r[j]])));
-  } else {
-    const text = new TextDecoder().decode(bytes);
-    if (format === 'csv') {
-      let table: string[][];
-      try {
-        table = parseCsv(text);
-      } catch (e) {
-        if (e instanceof CsvError) throw new PromptFileError(`${name}: ${e.message}`);
-        throw e;
-      }
-      const [header = [], ...rows] = table;
-      for (const r of rows) {
-        if (r.length === 1 && r[0] === '') continue;
-        records.push(Object.fromEntries(header.map((h, j) => [h, r[j] ?? ''])));
-      }
-    } else {
-      text.split(/\r?\n/).forEach((line, i) => {
-        if (line.trim() === '') return;
-        let obj: unknown;
-        try {
-          obj = JSON.parse(line);
-        } catch (e) {
-          throw new PromptFileError(`${name} line ${i + 1} is not JSON: ${(e as Error).message}`);
-        }
-        if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
-          throw new PromptFileError(`${name} line ${i + 1} is not a JSON object`);
-        records.push(obj as Record<string, unknown>);
-      });
-    }
-  }
+    return cols;
+  });
   if (records.length === 0) throw new PromptFileError(`${name} holds no rows`);
-  return records.map((r, i) => rowFromRecord(r, i + 1, name));
+  return records.map(({ rec }, i) => rowFromRecord(rec, i + 1, name));
 }
 
 /** Tokenized examples (see the header); throws naming a row that completion_only_loss cannot apply to. */
