@@ -18,6 +18,7 @@ import { initGPT2Params } from '../../src/model/init.ts';
 import type { LoadedGPT2 } from '../../src/model/safetensors.ts';
 import { decode } from '../../src/model/tokenizer.ts';
 import { testGpu } from '../helpers/gpu.ts';
+import { maxErr } from '../helpers/compare.ts';
 
 const bin = 'bin/rlhf-studio.mjs';
 const cli = (...args: string[]) => execFileSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
@@ -44,12 +45,6 @@ async function logitsOf(m: LoadedGPT2, ids: number[]): Promise<Float32Array> {
   await gpu.sync(); // the head's later dispatches, before their buffers go
   net.dispose();
   return out;
-}
-
-function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 describe('rlhf-studio export', () => {

@@ -12,21 +12,7 @@ import { gpt2Dump } from '../../src/model/dump.ts';
 import { GPT2 } from '../../src/model/gpt2.ts';
 import { readSafetensors, tensorToF32 } from '../../src/model/safetensors.ts';
 import { expectClose, testGpu } from '../helpers/gpu.ts';
-
-function maxAbs(x: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
-  return m;
-}
-
-function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const e = Math.abs(a[i] - b[i]);
-    m = Number.isNaN(e) ? Infinity : Math.max(m, e);
-  }
-  return m;
-}
+import { maxAbs, maxErr } from '../helpers/compare.ts';
 
 const root = 'test/fixtures/gpt2';
 

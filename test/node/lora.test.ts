@@ -18,25 +18,10 @@ import { IGNORE_INDEX, shiftLabels } from '../../src/ops/crossentropy.ts';
 import { Generator } from '../../src/model/generate.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
+import { maxAbs, maxErr } from '../helpers/compare.ts';
 
 const root = 'test/fixtures/lora';
 const CASES = ['r4', 'r8-rslora', 'r8-attn'];
-
-function maxAbs(x: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
-  return m;
-}
-
-function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const e = Math.abs(a[i] - b[i]);
-    m = Number.isNaN(e) ? Infinity : Math.max(m, e);
-  }
-  return m;
-}
 
 export function readDir(dir: string): Map<string, Uint8Array> {
   return new Map(readdirSync(dir).map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));

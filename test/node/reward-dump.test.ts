@@ -16,24 +16,9 @@ import { tokenizeRewardPairs } from '../../src/rl/reward-model-data.ts';
 import { lastNonPadIndex } from '../../src/rl/reward-model.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import { fixtureFiles, readGz, REWARD_FIXTURE } from '../helpers/reward-fixture.ts';
+import { maxAbs, maxErr } from '../helpers/compare.ts';
 
 const root = REWARD_FIXTURE;
-
-function maxAbs(x: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
-  return m;
-}
-
-function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const e = Math.abs(a[i] - b[i]);
-    m = Number.isNaN(e) ? Infinity : Math.max(m, e);
-  }
-  return m;
-}
 
 describe('lastNonPadIndex', () => {
   // transformers: argmax over t of t * (ids != pad); 0 when every token is the pad.
