@@ -12,6 +12,7 @@ import type { DPOConfig } from './rl/dpo-config.ts';
 import type { EvalReport } from './rl/evaluate.ts';
 import type { RewardConfig } from './rl/reward-model-trainer.ts';
 import type { ScalarStatName } from './rl/stats.ts';
+import type { CompareAgainst } from './rl/session.ts';
 import type { Sample } from './rl/trainer.ts';
 import type { SentimentTarget } from './reward/types.ts';
 
@@ -53,6 +54,11 @@ export interface RunSettings {
   rollout: RolloutSpec;
   /** Save a checkpoint to OPFS every this many PPO steps (0: never). */
   checkpointEvery: number;
+  /**
+   * LoRA adapters (TRL ModelConfig's use_peft and lora_*) on a frozen base that is also the reference;
+   * null: every weight trains and the reference is a copy of the starting policy.
+   */
+  lora: LoraConfig | null;
 }
 
 /** Where preference pairs come from: a file at a URL (a Hub dataset file's URL too), or a Blob. */
@@ -121,7 +127,12 @@ export interface RunInfo {
   promptCount: number;
   totalSteps: number;
   startStep: number;
+  /** The LoRA settings when the run trains adapters on a frozen base; null: every weight trains. */
+  lora: LoraConfig | null;
 }
+
+/** What a saved run's weights are: a policy GPT-2 (PPO, DPO) or a reward model. */
+export type KeptWeightsKind = 'policy' | 'reward-model';
 
 /** A checkpoint in OPFS that a run can resume from. */
 export interface CheckpointInfo {
@@ -142,7 +153,9 @@ export interface Continuation {
 
 export interface CompareResult {
   prompt: string;
+  /** The reference's continuation, or (against 'policy') a second policy sample. */
   ref: Continuation;
+  against: CompareAgainst;
   policy: Continuation;
   target: SentimentTarget;
   step: number;
@@ -165,8 +178,11 @@ export type ToWorker =
   | { type: 'stop' }
   /** Switch the sentiment the reward favours, from the next PPO step on. */
   | { type: 'set-target'; target: SentimentTarget }
-  /** Reference vs policy continuations of a prompt; answered by `compare-result`. */
-  | { type: 'compare'; id: number; prompt: string; maxNewTokens: number }
+  /**
+   * Reference vs policy continuations of a prompt (`against: 'policy'`: two policy samples, the
+   * second in `ref`); answered by `compare-result`.
+   */
+  | { type: 'compare'; id: number; prompt: string; maxNewTokens: number; against?: CompareAgainst }
   /**
    * Reference vs policy on `samples` queries of the run's prompts with the same sampling keys
    * (src/rl/evaluate.ts); answered by `eval-result`.
@@ -177,6 +193,27 @@ export type ToWorker =
    * adapter folder, or with `merged` the base with the adapters merged in.
    */
   | { type: 'export'; id: number; merged?: boolean }
+  /**
+   * Keep the loaded run's trained model with the saved run `runId` (OPFS rlhf-studio-runs/RUN_ID/): a
+   * policy as a whole GPT-2 folder (a LoRA policy merged), a reward model as its folder; answered by
+   * `weights-kept`.
+   */
+  | { type: 'keep-weights'; id: number; runId: string }
+  /** Remove a saved run's weights; answered by `weights-kept` with bytes 0. */
+  | { type: 'delete-weights'; id: number; runId: string }
+  /**
+   * Saved runs' policies side by side against `settings.policy` as the reference, on `samples` queries
+   * of `settings.prompts`, scored by `settings.reward` (src/rl/evaluate.ts); answered by `eval-result`.
+   * Refused while a run is training.
+   */
+  | {
+      type: 'evaluate-runs';
+      id: number;
+      settings: RunSettings;
+      runs: { runId: string; name: string }[];
+      samples: number;
+      seed: number;
+    }
   /** Is there a checkpoint to resume? Answered by `checkpoint-info`. */
   | { type: 'checkpoint-query' }
   | { type: 'checkpoint-discard' }
@@ -217,8 +254,9 @@ export type FromWorker =
   /** A resumed run's history, before its first new step. */
   | { type: 'restored'; history: MetricRow[]; marks: TargetMark[]; target: SentimentTarget }
   | { type: 'compare-result'; id: number; result: CompareResult }
-  /** `step`: the PPO step the policy was at. */
-  | { type: 'eval-result'; id: number; step: number; report: EvalReport }
+  /** `step`: the PPO step the policy was at (-1: saved runs side by side, `title` says which). */
+  | { type: 'eval-result'; id: number; step: number; report: EvalReport; title?: string }
+  | { type: 'weights-kept'; id: number; runId: string; bytes: number; kind: KeptWeightsKind | null }
   | { type: 'export-result'; id: number; step: number; files: [string, Uint8Array][] }
   | { type: 'checkpoint-saved'; step: number; savedAt: string; bytes: number }
   | { type: 'checkpoint-info'; info: CheckpointInfo | null };

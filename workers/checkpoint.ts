@@ -11,6 +11,7 @@
  * descriptions shown on the page.
  */
 import type { CheckpointInfo, LocalFiles, RunSettings } from '../src/protocol.ts';
+import { fileOf, notFound, parent, writeFile } from './opfs.ts';
 import {
   CheckpointError,
   expectArray,
@@ -18,6 +19,7 @@ import {
   expectObject,
   expectOneOf,
   expectString,
+  parseLoraConfig,
 } from '../src/rl/checkpoint.ts';
 import {
   loadCheckpoint as loadFrom,
@@ -56,61 +58,6 @@ async function root(create: boolean): Promise<FileSystemDirectoryHandle | null> 
     if ((e as DOMException).name === 'NotFoundError') return null;
     throw e;
   }
-}
-
-const notFound = (e: unknown) => (e as DOMException).name === 'NotFoundError';
-
-/** The folder holding `name` ("a/b/file"), and the file's own name; null when a folder is missing. */
-async function parent(
-  dir: FileSystemDirectoryHandle,
-  name: string,
-  create: boolean,
-): Promise<[FileSystemDirectoryHandle, string] | null> {
-  const parts = name.split('/');
-  let d = dir;
-  try {
-    for (const p of parts.slice(0, -1)) d = await d.getDirectoryHandle(p, { create });
-  } catch (e) {
-    if (notFound(e)) return null;
-    throw e;
-  }
-  return [d, parts.at(-1)!];
-}
-
-async function fileOf(dir: FileSystemDirectoryHandle, name: string): Promise<File | null> {
-  const at = await parent(dir, name, false);
-  if (!at) return null;
-  try {
-    return await (await at[0].getFileHandle(at[1])).getFile();
-  } catch (e) {
-    if (notFound(e)) return null;
-    throw e;
-  }
-}
-
-/** Writes a whole file; a sync access handle where the worker has one (every engine), else a writable stream. */
-async function writeFile(
-  dir: FileSystemDirectoryHandle,
-  name: string,
-  data: Uint8Array | Blob,
-): Promise<void> {
-  const [d, file] = (await parent(dir, name, true))!;
-  const handle = await d.getFileHandle(file, { create: true });
-  if ('createSyncAccessHandle' in handle) {
-    const bytes = data instanceof Blob ? new Uint8Array(await data.arrayBuffer()) : data;
-    const access = await handle.createSyncAccessHandle();
-    try {
-      access.truncate(0);
-      access.write(bytes as Uint8Array<ArrayBuffer>, { at: 0 });
-      access.flush();
-    } finally {
-      access.close();
-    }
-    return;
-  }
-  const w = await (handle as FileSystemFileHandle).createWritable();
-  await w.write(data as Blob);
-  await w.close();
 }
 
 function opfsStore(dir: FileSystemDirectoryHandle): CheckpointStore {
@@ -188,6 +135,7 @@ function parseStoredSettings(v: unknown, at: string): StoredSettings {
       ROLLOUT_KEYS.map((k) => [k, expectInt(r[k], `${at}.rollout.${k}`)]),
     ) as unknown as RolloutSpec,
     checkpointEvery: expectInt(o.checkpointEvery, `${at}.checkpointEvery`),
+    lora: parseLoraConfig(o.lora, `${at}.lora`),
   };
 }
 

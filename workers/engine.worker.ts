@@ -7,9 +7,10 @@ import { runSelfTest } from '../src/engine/selftest.ts';
 import { Gpu } from '../src/gpu/gpu.ts';
 import { errorInfo, type FromWorker, type ToWorker } from '../src/protocol.ts';
 import { checkpointInfo, discardCheckpoint } from './checkpoint.ts';
-import { evaluateRun } from './evaluate.ts';
+import { evaluateRun, evaluateSavedRuns } from './evaluate.ts';
 import { PreferenceRunner } from './method-runner.ts';
 import { Runner, throttledProgress } from './runner.ts';
+import { deleteRunWeights, saveRunWeights } from './run-weights.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -75,13 +76,29 @@ async function handle(msg: ToWorker): Promise<void> {
       runner.setTarget(msg.target);
       return;
     case 'compare':
-      await runner.compare(msg.id, msg.prompt, msg.maxNewTokens);
+      await runner.compare(msg.id, msg.prompt, msg.maxNewTokens, msg.against);
       return;
     case 'evaluate':
       post(await runner.withSession((s) => evaluateRun(s, msg)));
       return;
     case 'export':
-      await (prefRunner.loaded ? prefRunner.export(msg.id, msg.merged === true) : runner.export(msg.id));
+      await (prefRunner.loaded ? prefRunner : runner).export(msg.id, msg.merged === true);
+      return;
+    case 'keep-weights': {
+      const { kind, files } = await (prefRunner.loaded ? prefRunner : runner).keptModel();
+      const bytes = await saveRunWeights(msg.runId, kind, files);
+      post({ type: 'weights-kept', id: msg.id, runId: msg.runId, bytes, kind });
+      return;
+    }
+    case 'delete-weights':
+      await deleteRunWeights(msg.runId);
+      post({ type: 'weights-kept', id: msg.id, runId: msg.runId, bytes: 0, kind: null });
+      return;
+    case 'evaluate-runs':
+      // The run's buffers and the evaluation's would share the GPU; one at a time keeps memory bounded.
+      if (runner.busy || prefRunner.busy)
+        throw new Error('a run is in progress: stop it (or let it finish) before evaluating kept runs');
+      post(await evaluateSavedRuns(await init(), msg, throttledProgress(post)));
       return;
     case 'checkpoint-query':
       post({ type: 'checkpoint-info', info: await checkpointInfo() });
@@ -106,6 +123,9 @@ const DURING: Partial<Record<ToWorker['type'], string>> = {
   selftest: 'running the GPU self-test',
   compare: 'comparing the reference and the policy',
   evaluate: 'evaluating the reference and the policy',
+  'evaluate-runs': 'evaluating kept runs side by side',
+  'keep-weights': 'keeping the run’s weights',
+  'delete-weights': 'deleting the run’s weights',
   export: 'exporting the model',
   'checkpoint-query': 'looking for a saved checkpoint',
   'checkpoint-discard': 'discarding the checkpoint',

@@ -21,8 +21,8 @@ import { decode, encode } from '../src/model/tokenizer.ts';
 import {
   errorInfo,
   type FromWorker,
+  type KeptWeightsKind,
   type PairsSpec,
-  type PolicySpec,
   type PairView,
   type PreferenceRunSettings,
   type RunPhase,
@@ -33,7 +33,7 @@ import { LoraDPOTrainer } from '../src/rl/dpo-lora-trainer.ts';
 import { DPOTrainer } from '../src/rl/dpo-trainer.ts';
 import { rewardBatchRows, tokenizeRewardPairs, type RewardPair } from '../src/rl/reward-model-data.ts';
 import { RewardModelTrainer } from '../src/rl/reward-model-trainer.ts';
-import { describePolicy, strictFetch, type ProgressFn } from './sources.ts';
+import { describePolicy, peftBaseName, strictFetch, type ProgressFn } from './sources.ts';
 
 type Post = (msg: FromWorker, transfer?: Transferable[]) => void;
 
@@ -44,6 +44,8 @@ const LIVE_LOGPS_MAX_PARAMS = 20e6;
 
 /** One loaded run: the trainer behind a common face. */
 interface Job {
+  /** What the trained model is: DPO trains a policy, the reward-model method a reward model. */
+  kind: KeptWeightsKind;
   config: GPT2Config;
   total: number;
   done(): boolean;
@@ -91,14 +93,10 @@ function loraDpoJob(
         refRejected: ref.rejected[i],
       }));
     },
+    kind: 'policy',
     exportFolder: (merged) => (merged ? trainer.exportMerged() : trainer.exportAdapter(baseModel)),
     dispose: () => trainer.dispose(),
   };
-}
-
-/** adapter_config.json's base_model_name_or_path: the Hub repo id, or the folder's URL. */
-function peftBaseName(spec: PolicySpec): string | null {
-  return spec.kind === 'hub' ? spec.repo : spec.kind === 'url' ? spec.base : null;
 }
 
 async function readPairs(spec: PairsSpec, progress: ProgressFn): Promise<PreferencePair[]> {
@@ -161,6 +159,7 @@ function dpoJob(
         refRejected: ref.rejected[i],
       }));
     },
+    kind: 'policy',
     exportFolder: async () => exportHFFolder(policy.config, await trainer.readParams()),
     dispose: () => trainer.dispose(),
   };
@@ -183,6 +182,7 @@ function rewardJob(
   files: HFFiles,
   rows: PreferencePair[],
   s: PreferenceRunSettings & { method: 'reward' },
+  baseModel: string | null,
 ): Job {
   const model = loadGPT2RewardFolder(files, { seed: s.config.seed });
   const { pairs, dropped } = tokenizeRewardPairs(rows, encode, { maxLength: s.config.max_length });
@@ -190,7 +190,16 @@ function rewardJob(
     throw new Error(
       `every pair has a side longer than max_length ${s.config.max_length} (rows ${dropped.slice(0, 5).join(', ')}...)`,
     );
-  const trainer = new RewardModelTrainer(gpu, model.config, model.params, model.padTokenId, pairs, s.config);
+  const trainer = new RewardModelTrainer(
+    gpu,
+    model.config,
+    model.params,
+    model.padTokenId,
+    pairs,
+    s.config,
+    s.lora,
+    baseModel,
+  );
   const shown: RewardPair[] = pairs.slice(0, SHOWN_PAIRS);
   const texts = new Map(rows.map((r) => [r.row, r]));
   return {
@@ -210,7 +219,9 @@ function rewardJob(
         return { ...t, row: p.row, chosenValue: scores[i], rejectedValue: scores[n + i] };
       });
     },
-    exportFolder: () => trainer.exportFolder(),
+    kind: 'reward-model',
+    // With LoRA: peft's SEQ_CLS adapter folder, or merged, a whole GPT2ForSequenceClassification.
+    exportFolder: (merged) => (merged && s.lora ? trainer.exportMerged() : trainer.exportFolder()),
     dispose: () => trainer.dispose(),
   };
 }
@@ -261,19 +272,18 @@ export class PreferenceRunner {
       const rows = await readPairs(s.pairs, this.progress);
       during = s.method === 'dpo' ? 'building the DPO trainer' : 'building the reward-model trainer';
       const base = describePolicy(s.policy);
-      if (s.lora && s.method !== 'dpo') throw new Error('LoRA is available for DPO runs only in this build');
       this.job =
         s.method === 'dpo'
           ? s.lora
             ? loraDpoJob(gpu, files, rows, s, peftBaseName(s.policy))
             : dpoJob(gpu, files, rows, s)
-          : rewardJob(gpu, files, rows, s);
+          : rewardJob(gpu, files, rows, s, peftBaseName(s.policy));
       this.stepsDone = 0;
       const c = this.job.config;
       this.post({
         type: 'run-info',
         info: {
-          policy: s.lora ? `${base} + LoRA r=${s.lora.r}` : base,
+          policy: base,
           modelShape: {
             n_layer: c.n_layer,
             n_embd: c.n_embd,
@@ -287,6 +297,7 @@ export class PreferenceRunner {
           promptCount: rows.length,
           totalSteps: this.job.total,
           startStep: 0,
+          lora: s.lora,
         },
       });
       this.post({ type: 'pref-pairs', step: 0, rows: await this.exclusive(() => this.job!.pairs()) });
@@ -344,6 +355,18 @@ export class PreferenceRunner {
 
   private get active(): boolean {
     return this.phase === 'training' || this.phase === 'pausing' || this.phase === 'paused';
+  }
+
+  /** Loading, training, paused or stopping: the GPU is (or may again be) the run's. */
+  get busy(): boolean {
+    return this.active || this.phase === 'loading' || this.phase === 'stopping';
+  }
+
+  /** The trained model as a whole folder (LoRA merged), for the runs list; see Runner.keptModel. */
+  async keptModel(): Promise<{ kind: KeptWeightsKind; files: HFFiles }> {
+    const job = this.job;
+    if (!job) throw new Error('there is no trained model to keep');
+    return { kind: job.kind, files: await this.exclusive(() => job.exportFolder(true)) };
   }
 
   /** The trained model as a Hugging Face folder; answered by `export-result`. */

@@ -5,11 +5,13 @@
  * since the session's buffers are shared between them.
  */
 import type { Gpu } from '../src/gpu/gpu.ts';
+import type { HFFiles } from '../src/model/hf-folder.ts';
 import { gpt2ParamTable } from '../src/model/param-table.ts';
 import { decode, encode } from '../src/model/tokenizer.ts';
 import {
   errorInfo,
   type FromWorker,
+  type KeptWeightsKind,
   type MetricRow,
   type RunPhase,
   type RunSettings,
@@ -24,7 +26,7 @@ import {
   type SentimentTarget,
 } from '../src/reward/types.ts';
 import { totalPpoEpochs } from '../src/rl/config.ts';
-import { TrainingSession } from '../src/rl/session.ts';
+import { TrainingSession, type CompareAgainst } from '../src/rl/session.ts';
 import { applyCheckpoint } from '../src/rl/checkpoint-io.ts';
 import { rolloutSettings } from '../src/rl/trainer.ts';
 import {
@@ -42,6 +44,7 @@ import {
   loadPolicy,
   loadPrompts,
   loadRewardModel,
+  peftBaseName,
   type ProgressFn,
 } from './sources.ts';
 
@@ -139,6 +142,8 @@ export class Runner {
         decode,
         config: ck?.state.ppo ?? s.config,
         rollout: ck?.state.rollout ?? rolloutSettings(s.rollout),
+        // LoRA: adapters on the frozen base, which is also the reference (one copy of its weights).
+        lora: ck ? ck.lora : s.lora && { config: s.lora, baseModel: peftBaseName(s.policy) },
       });
       if (ck) applyCheckpoint(this.session, ck);
       this.totalSteps = ck?.state.totalSteps ?? totalPpoEpochs(s.config);
@@ -165,6 +170,7 @@ export class Runner {
           promptCount: prompts.length,
           totalSteps: this.totalSteps,
           startStep,
+          lora: this.session.spec.lora?.config ?? null,
         },
       });
       if (ck) this.post({ type: 'restored', history: this.history, marks: this.marks, target: this.target });
@@ -295,6 +301,11 @@ export class Runner {
     return this.phase === 'training' || this.phase === 'pausing' || this.phase === 'paused';
   }
 
+  /** Loading, training, paused or stopping: the GPU is (or may again be) the run's. */
+  get busy(): boolean {
+    return this.active || this.phase === 'loading' || this.phase === 'stopping';
+  }
+
   /**
    * The new target applies from the next step: the switch is queued behind the step in flight,
    * which keeps the target it started with.
@@ -319,18 +330,24 @@ export class Runner {
     this.post({ type: 'target', mark });
   }
 
-  async compare(id: number, prompt: string, maxNewTokens: number): Promise<void> {
+  async compare(
+    id: number,
+    prompt: string,
+    maxNewTokens: number,
+    against: CompareAgainst = 'reference',
+  ): Promise<void> {
     const session = this.session;
     if (!session) throw new Error('load a model first: press Train');
     const ids = encode(prompt);
     if (ids.length === 0) throw new Error('type a prompt to compare');
-    const result = await this.exclusive(() => session.compare(ids, maxNewTokens));
+    const result = await this.exclusive(() => session.compare(ids, maxNewTokens, against));
     this.post({
       type: 'compare-result',
       id,
       result: {
         prompt,
         ref: { text: result.ref.text, score: result.ref.score },
+        against,
         policy: { text: result.policy.text, score: result.policy.score },
         target: this.target,
         step: session.step,
@@ -345,14 +362,27 @@ export class Runner {
     return this.exclusive(() => job(session));
   }
 
-  async export(id: number): Promise<void> {
+  /** The policy's folder (with LoRA the peft adapter folder), or with `merged` the adapters merged in. */
+  async export(id: number, merged: boolean): Promise<void> {
     const session = this.session;
     if (!session) throw new Error('there is no trained model to download yet: press Train');
-    const files = await this.exclusive(() => session.exportFolder());
+    const files = await this.exclusive(() =>
+      merged ? session.exportMergedFolder() : session.exportFolder(),
+    );
     const entries = [...files];
     this.post({ type: 'export-result', id, step: session.step, files: entries }, [
       ...new Set(entries.map(([, b]) => b.buffer as ArrayBuffer)),
     ]);
+  }
+
+  /**
+   * The policy as a whole GPT-2 folder (a LoRA policy with its adapters merged in), for the runs list:
+   * a kept run is evaluated later without its base.
+   */
+  async keptModel(): Promise<{ kind: KeptWeightsKind; files: HFFiles }> {
+    const session = this.session;
+    if (!session) throw new Error('there is no trained model to keep');
+    return { kind: 'policy', files: await this.exclusive(() => session.exportMergedFolder()) };
   }
 
   /** Stops the loop (if any) and frees the session. */

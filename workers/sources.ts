@@ -39,6 +39,11 @@ export function describePolicy(spec: PolicySpec): string {
   return spec.kind === 'files' ? `${spec.files.size} local files` : describeModel(spec);
 }
 
+/** adapter_config.json's base_model_name_or_path: the Hub repo id, or the folder's URL. */
+export function peftBaseName(spec: PolicySpec): string | null {
+  return spec.kind === 'hub' ? spec.repo : spec.kind === 'url' ? spec.base : null;
+}
+
 export function describeRewardSpec(spec: RewardSpec): string {
   return spec.kind === 'files' ? `${spec.files.size} local files` : describeReward(spec);
 }

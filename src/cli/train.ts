@@ -109,6 +109,7 @@ const RESUME_OPTIONS = new Set([
   'metrics',
   'save_steps',
   'checkpoint-dir',
+  'merge',
   'quiet',
 ]);
 
@@ -188,15 +189,14 @@ export const train: Command = {
     '                  [--response-min-length 4] [--response-max-length 16] [--query-min-tokens 2]\n' +
     '                  [--query-max-tokens 8] [--min-prompt-chars 0] [PPOConfig fields by TRL name]\n' +
     '                  [--use_peft [LoRA options] | --adapter DIR] [--merge]\n' +
-    'rlhf-studio train --resume DIR [--steps N] [--out DIR] [--metrics FILE.jsonl] [--save_steps N]\n' +
+    'rlhf-studio train --resume DIR [--steps N] [--out DIR] [--metrics FILE.jsonl] [--save_steps N] [--merge]\n' +
     MODEL_USAGE +
     '\n' +
     LORA_USAGE +
     '\n' +
     '  --adapter DIR        continue training a peft LoRA adapter folder (its settings; implies --use_peft)\n' +
     '  --merge              with LoRA: also write the merged full model to OUT/merged\n' +
-    '  with LoRA, --out gets the peft adapter folder, with the value head in model.safetensors beside it;\n' +
-    '  LoRA runs take no checkpoints yet (--save_steps, --resume; Ctrl-C writes --out and exits)\n' +
+    '  with LoRA, --out gets the peft adapter folder, with the value head in model.safetensors beside it\n' +
     '  --reward         a text classifier folder (ONNX, or DistilBERT weights), its URL, or hub:REPO; or a\n' +
     '                   GPT-2 reward model (rlhf-studio reward-train), whose logit is the reward\n' +
     '  --prompts        .txt (one per line), .csv/.jsonl (a text column) or .parquet (e.g. IMDb train)\n' +
@@ -259,6 +259,7 @@ export const train: Command = {
         metrics = ck.state.metrics;
         totalSteps = v.steps === undefined ? ck.state.totalSteps : positiveInt('--steps', v.steps as string);
         model = ck.reference;
+        lora = ck.lora;
       } else {
         const s = newRunSettings(v);
         ({ config, app, target } = s);
@@ -268,8 +269,6 @@ export const train: Command = {
         });
         model = m.loaded;
         lora = loraSpec(v, model.config, m.name);
-        if (lora && saveSteps > 0)
-          throw new UsageError('--save_steps: LoRA runs take no checkpoints yet; drop --save_steps');
       }
       if (model.config.vocab_size < GPT2_VOCAB_SIZE)
         throw new UsageError(
@@ -422,18 +421,15 @@ async function runLoop(inp: LoopInput): Promise<number> {
         log(`checkpoint of step ${session.step} saved in ${store.where}`);
       }
     }
-    const checkpoints = !session.lora;
-    if (checkpoints && (interrupted || inp.saveSteps > 0) && lastSaved !== session.step) {
+    if ((interrupted || inp.saveSteps > 0) && lastSaved !== session.step) {
       await save();
       lastSaved = session.step;
       log(`checkpoint of step ${session.step} saved in ${store.where}`);
     }
     if (interrupted) {
       console.error(
-        checkpoints
-          ? `rlhf-studio train: interrupted after ${session.step} PPO steps; checkpoint saved in ${store.where}\n` +
-              `  continue with: rlhf-studio train --resume ${store.where}`
-          : `rlhf-studio train: interrupted after ${session.step} PPO steps (LoRA: no checkpoint; --out has the adapter)`,
+        `rlhf-studio train: interrupted after ${session.step} PPO steps; checkpoint saved in ${store.where}\n` +
+          `  continue with: rlhf-studio train --resume ${store.where}`,
       );
     }
     if (inp.out !== undefined) {
@@ -446,11 +442,7 @@ async function runLoop(inp: LoopInput): Promise<number> {
       }
     }
     if (interrupted) {
-      metricsLog?.end('interrupted', {
-        message: checkpoints
-          ? `checkpoint of step ${session.step} in ${store.where}`
-          : 'no checkpoint (LoRA)',
-      });
+      metricsLog?.end('interrupted', { message: `checkpoint of step ${session.step} in ${store.where}` });
       return 130;
     }
     metricsLog?.end('complete');

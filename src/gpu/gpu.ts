@@ -135,7 +135,9 @@ export class Gpu {
     return buffer;
   }
 
+  /** Frees a buffer; recorded dispatches that use it are submitted first (a destroyed buffer fails a submit). */
   destroy(buffer: GPUBuffer): void {
+    if (this.pendingDispatches > 0) this.flush();
     const size = this.sizes.get(buffer);
     if (size !== undefined) {
       this.allocatedBytes -= size;

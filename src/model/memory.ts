@@ -190,7 +190,7 @@ export function estimatePpoMemory(cfg: GPT2Config, s: PpoMemoryShape): PpoMemory
 
 /** Why an estimate will not run on an adapter with these limits (empty: it fits). */
 export function memoryProblems(
-  e: PpoMemoryEstimate,
+  e: Pick<PpoMemoryEstimate, 'total' | 'largestBuffer'>,
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number },
   deviceBytes: number | null,
 ): string[] {

@@ -5,13 +5,24 @@
  *   reference.safetensors     the frozen reference (the starting policy), written by a run's first save
  *   slot-a/, slot-b/          alternate slots; each save goes to the slot that does not hold the newest state
  *     policy.safetensors      the policy with its value head (HF names, as the export writes them)
- *     optimizer.safetensors   Adam's exp_avg, exp_avg_sq: (N) f32 in the parameter table's layout
+ *     adapter/                with LoRA, instead: the base is the reference, and the trained block is
+ *                             the peft adapter folder (adapter_config.json, adapter_model.safetensors,
+ *                             the value head in model.safetensors), as the export writes it
+ *     optimizer.safetensors   Adam's exp_avg, exp_avg_sq: (N) f32 in the trained block's layout
  *     state.json              src/rl/checkpoint.ts; removed first and written last
  *
  * Since a slot's state.json exists only while its tensors are complete, a save cut short (crash,
  * Ctrl-C, full disk) leaves the other slot as the newest valid checkpoint.
  */
 import { parseGPT2Config, toHFConfigJson } from '../model/config.ts';
+import type { LoraConfig } from '../model/lora-table.ts';
+import {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  VALUE_HEAD_FILE,
+  loadPeftAdapter,
+  type LoadedAdapter,
+} from '../model/peft.ts';
 import {
   exportGPT2Safetensors,
   loadGPT2Weights,
@@ -30,6 +41,7 @@ import {
   serialiseCheckpointState,
   type CheckpointState,
 } from './checkpoint.ts';
+import type { SessionLora } from './lora-policy.ts';
 import type { TrainingSession } from './session.ts';
 
 /** Files by name; '/' separates folders. */
@@ -49,6 +61,13 @@ export interface CheckpointStore {
 const SLOTS = ['slot-a', 'slot-b'] as const;
 type Slot = (typeof SLOTS)[number];
 const REFERENCE = 'reference.safetensors';
+const ADAPTER_FILES = [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, VALUE_HEAD_FILE];
+
+/** A slot's files besides state.json: the full policy's, or (LoRA) the adapter folder's. */
+function slotFiles(slot: Slot, lora: boolean): string[] {
+  const policy = lora ? ADAPTER_FILES.map((f) => `${slot}/adapter/${f}`) : [`${slot}/policy.safetensors`];
+  return [...policy, `${slot}/optimizer.safetensors`];
+}
 
 interface SlotState<App> {
   slot: Slot;
@@ -98,12 +117,7 @@ export async function describeCheckpoint<App>(
   if (!newest) return null;
   const { slot, state } = newest;
   let bytes = 0;
-  for (const name of [
-    REFERENCE,
-    `${slot}/policy.safetensors`,
-    `${slot}/optimizer.safetensors`,
-    `${slot}/state.json`,
-  ])
+  for (const name of [REFERENCE, ...slotFiles(slot, state.lora !== null), `${slot}/state.json`])
     bytes += (await store.size(name)) ?? 0;
   return { state, bytes };
 }
@@ -111,10 +125,9 @@ export async function describeCheckpoint<App>(
 /** Removes a checkpoint's states first (so nothing half-removed looks valid), then its tensors. */
 export async function clearCheckpoint(store: CheckpointStore): Promise<void> {
   for (const slot of SLOTS) await store.remove(`${slot}/state.json`);
-  for (const slot of SLOTS) {
-    await store.remove(`${slot}/policy.safetensors`);
-    await store.remove(`${slot}/optimizer.safetensors`);
-  }
+  for (const slot of SLOTS)
+    for (const name of new Set([...slotFiles(slot, false), ...slotFiles(slot, true)]))
+      await store.remove(name);
   await store.remove(REFERENCE);
 }
 
@@ -133,8 +146,6 @@ export async function saveCheckpoint<App>(
   inp: SaveInput<App>,
 ): Promise<{ step: number; savedAt: string; bytes: number; slot: Slot }> {
   const { session } = inp;
-  // The format holds a full parameter block and its Adam state; a LoRA policy trains another block.
-  if (session.lora) throw new Error('checkpoints of LoRA runs are not supported yet');
   const newest = newestFirst(await readSlots(store, (v) => v))[0];
   const slot: Slot = newest?.slot === 'slot-a' ? 'slot-b' : 'slot-a';
   await store.remove(`${slot}/state.json`);
@@ -144,10 +155,20 @@ export async function saveCheckpoint<App>(
     await store.write(REFERENCE, ref);
     bytes = ref.length;
   }
-  const policy = exportGPT2Safetensors(session.config, await session.policy.readParams(), {
-    valueHead: true,
-  });
-  await store.write(`${slot}/policy.safetensors`, policy);
+  // LoRA: the reference above is the frozen base; the adapter folder (value head beside) is what trains.
+  const policyFiles: [string, Uint8Array][] = session.lora
+    ? [...(await session.exportFolder())].map(([f, b]) => [`${slot}/adapter/${f}`, b])
+    : [
+        [
+          `${slot}/policy.safetensors`,
+          exportGPT2Safetensors(session.config, await session.policy.readParams(), { valueHead: true }),
+        ],
+      ];
+  let policyBytes = 0;
+  for (const [name, b] of policyFiles) {
+    await store.write(name, b);
+    policyBytes += b.length;
+  }
   const adam = await session.policy.opt.save();
   const N = adam.m.length;
   const optimizer = writeSafetensors(
@@ -169,6 +190,7 @@ export async function saveCheckpoint<App>(
     gpt2Config: toHFConfigJson(session.config),
     ppo: session.trainer.config,
     rollout: session.trainer.rollout,
+    lora: session.spec.lora?.config ?? null,
     totalSteps: inp.totalSteps,
     target: inp.target,
     marks: inp.marks,
@@ -177,15 +199,17 @@ export async function saveCheckpoint<App>(
   };
   const json = serialiseCheckpointState(state);
   await store.write(`${slot}/state.json`, json);
-  return { step: state.step, savedAt, bytes: bytes + policy.length + optimizer.length + json.length, slot };
+  return { step: state.step, savedAt, bytes: bytes + policyBytes + optimizer.length + json.length, slot };
 }
 
 export interface LoadedCheckpoint<App> {
   state: CheckpointState<App>;
   /** The frozen reference, as a model to build the session from. */
   reference: LoadedGPT2;
-  /** The policy's parameter block (value head included) and Adam's state. */
+  /** The trained block (the policy with its value head, or with LoRA the adapters') and Adam's state. */
   policyParams: Float32Array;
+  /** With LoRA: the adapters to build the session with (on `reference`, the base); else null. */
+  lora: SessionLora | null;
   adam: { t: number; m: Float32Array; v: Float32Array };
 }
 
@@ -211,7 +235,9 @@ async function loadSlot<App>(store: CheckpointStore, slot: Slot, state: Checkpoi
     }
   };
   const reference = await weights(REFERENCE, false);
-  const policy = await weights(`${slot}/policy.safetensors`, true);
+  const trained = state.lora
+    ? await adapterOf(store, slot, reference, state.lora)
+    : { params: (await weights(`${slot}/policy.safetensors`, true)).params, lora: null };
   const optName = `${slot}/optimizer.safetensors`;
   let opt;
   try {
@@ -220,7 +246,7 @@ async function loadSlot<App>(store: CheckpointStore, slot: Slot, state: Checkpoi
     if (e instanceof CheckpointError) throw e;
     throw new CheckpointError(`${store.where}: ${optName}: ${(e as Error).message}`);
   }
-  const N = policy.params.length;
+  const N = trained.params.length;
   const moment = (name: string) => {
     const t = opt.get(name);
     if (!t || t.dtype !== 'F32' || t.shape.length !== 1 || t.shape[0] !== N)
@@ -230,9 +256,32 @@ async function loadSlot<App>(store: CheckpointStore, slot: Slot, state: Checkpoi
   return {
     state,
     reference,
-    policyParams: policy.params,
+    policyParams: trained.params,
+    lora: trained.lora,
     adam: { t: state.adamStep, m: moment('exp_avg'), v: moment('exp_avg_sq') },
   };
+}
+
+/** A LoRA slot's adapter folder, checked against the base and the settings in state.json. */
+async function adapterOf(
+  store: CheckpointStore,
+  slot: Slot,
+  base: LoadedGPT2,
+  lora: LoraConfig,
+): Promise<{ params: Float32Array; lora: SessionLora }> {
+  const files = new Map<string, Uint8Array>();
+  for (const f of ADAPTER_FILES) files.set(f, await need(store, `${slot}/adapter/${f}`));
+  let adapter: LoadedAdapter;
+  try {
+    adapter = loadPeftAdapter(files, base.config, { valueHead: true });
+  } catch (e) {
+    throw new CheckpointError(`${store.where}: ${slot}/adapter: ${(e as Error).message}`);
+  }
+  if (JSON.stringify(adapter.lora) !== JSON.stringify(lora) || !adapter.valueHeadLoaded)
+    throw new CheckpointError(
+      `${store.where}: ${slot}/adapter does not hold state.lora's adapters with a value head`,
+    );
+  return { params: adapter.params, lora: { config: lora, adapter, baseModel: adapter.baseModel } };
 }
 
 /**
@@ -257,9 +306,14 @@ export async function loadCheckpoint<App>(
   );
 }
 
-/** Puts a checkpoint's policy, Adam state and trainer/sampler state into a session built from its reference. */
+/**
+ * Puts a checkpoint's trained block, Adam state and trainer/sampler state into a session built from
+ * its reference (and, with LoRA, its `lora`).
+ */
 export function applyCheckpoint<App>(session: TrainingSession, ck: LoadedCheckpoint<App>): void {
-  session.gpu.write(session.policy.net.params, ck.policyParams);
+  if (Boolean(session.lora) !== (ck.lora !== null))
+    throw new CheckpointError('applyCheckpoint: build the session with the checkpoint’s lora');
+  session.gpu.write(session.policy.net.adapters?.params ?? session.policy.net.params, ck.policyParams);
   session.policy.opt.load(ck.adam);
   session.restoreState(ck.state.session);
 }

@@ -7,16 +7,20 @@
  * value head, Adam's moments. This file holds everything else the next PPO step depends on:
  *
  *   step              PPO steps done (also the prompt sampler's position: PromptSet.batch(step, B))
- *   session           trainer RNG state, KL coefficient, running score moments, generation calls
+ *   session           trainer RNG state, KL coefficient, running score moments, generation calls,
+ *                     the policy's training forwards (LoRA dropout masks)
  *   adamStep          Adam's t (bias correction)
  *   gpt2Config        the policy's config.json text
  *   ppo, rollout      the run's PPOConfig and response lengths
+ *   lora              the LoRA settings when the policy trains adapters on a frozen base (else null;
+ *                     absent in files written before LoRA checkpoints, read as null)
  *   totalSteps, target, marks, metrics   where the run is going and what it logged so far
  *   app               what the client needs to rebuild its inputs (sources, paths), checked by the client
  *
  * JSON keeps every finite double exactly (shortest round-trip form); a non-finite stat is stored
  * as null and read back as NaN.
  */
+import { validateLoraConfig, type LoraConfig } from '../model/lora-table.ts';
 import type { MetricRow, TargetMark } from '../protocol.ts';
 import type { SentimentTarget } from '../reward/types.ts';
 import { PPOConfigError, validatePPOConfig, type PPOConfig } from './config.ts';
@@ -37,6 +41,7 @@ export interface CheckpointState<App = unknown> {
   gpt2Config: string;
   ppo: PPOConfig;
   rollout: RolloutSettings;
+  lora: LoraConfig | null;
   totalSteps: number;
   target: SentimentTarget;
   marks: TargetMark[];
@@ -112,6 +117,8 @@ function parseSession(v: unknown, at: string): SessionState {
       scoreMoments: { mean: moment('mean'), std: moment('std'), var: moment('var'), count: moment('count') },
     },
     sampleCalls: expectInt(o.sampleCalls, `${at}.sampleCalls`),
+    // Absent in files written before LoRA checkpoints (full fine-tuning draws no dropout masks).
+    dropoutPasses: o.dropoutPasses === undefined ? 0 : expectInt(o.dropoutPasses, `${at}.dropoutPasses`),
   };
 }
 
@@ -125,6 +132,26 @@ function parseRollout(v: unknown, at: string): RolloutSettings {
   if (r.responseMaxLength <= r.responseMinLength)
     fail(`${at}.responseMaxLength`, `> responseMinLength (${r.responseMinLength})`, r.responseMaxLength);
   return r;
+}
+
+/** A LoRA config as state.json keeps it (lora-table.ts's LoraConfig), or null. */
+export function parseLoraConfig(v: unknown, at: string): LoraConfig | null {
+  if (v === null || v === undefined) return null;
+  const o = expectObject(v, at);
+  const c: LoraConfig = {
+    r: expectInt(o.r, `${at}.r`, 1),
+    alpha: expectNumber(o.alpha, `${at}.alpha`),
+    dropout: expectNumber(o.dropout, `${at}.dropout`),
+    targetModules: expectArray(o.targetModules, `${at}.targetModules`).map((t, i) =>
+      expectString(t, `${at}.targetModules[${i}]`),
+    ),
+    useRslora: expectBoolean(o.useRslora, `${at}.useRslora`),
+  };
+  try {
+    return validateLoraConfig(c);
+  } catch (e) {
+    throw new CheckpointError(`${at}: ${(e as Error).message}`);
+  }
 }
 
 function parseMetricRow(v: unknown, at: string): MetricRow {
@@ -193,6 +220,7 @@ export function parseCheckpointState<App>(
     gpt2Config: expectString(o.gpt2Config, 'state.gpt2Config'),
     ppo,
     rollout: parseRollout(o.rollout, 'state.rollout'),
+    lora: parseLoraConfig(o.lora, 'state.lora'),
     totalSteps: expectInt(o.totalSteps, 'state.totalSteps', 1),
     target: expectOneOf(o.target, 'state.target', TARGETS),
     marks,

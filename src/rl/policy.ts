@@ -158,7 +158,8 @@ export class PolicyWithValueHead {
   private normOut: GPUBuffer;
   private normPartials: GPUBuffer;
   private flag: GPUBuffer;
-  private dropoutPasses = 0;
+  /** Training forwards so far: pass n draws its LoRA dropout masks from mixSeed(seed, 0x10a, n). */
+  dropoutPasses = 0;
   /** Rows per forward/backward pass (null: the whole batch at once). */
   private readonly microBatch: number | null;
   /** The last forward's rows and the dropout seed of each micro-batch, for backward. */

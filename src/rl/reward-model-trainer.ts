@@ -6,7 +6,9 @@
  *
  * With LoRA (`lora`): adapters on the frozen body (peft's init, A kaiming-uniform, B zero) and the score
  * head trained in full from the model's own, as peft's SEQ_CLS task (modules_to_save: score); the
- * folder is then peft's adapter folder. lora_dropout is not applied (the forward takes no dropout seed).
+ * folder is then peft's adapter folder. lora_dropout applies to training forwards only (peft's dropout
+ * is off in eval mode): update n draws its masks from mixSeed(seed, 0x10a, n), and backward
+ * recomputes them from it (lora.ts).
  */
 import type { Gpu } from '../gpu/gpu.ts';
 import type { GPT2Config } from '../model/config.ts';
@@ -98,7 +100,8 @@ export class RewardModelTrainer {
     const batch = next.value.map((i) => this.pairs[i]);
     const n = batch.length;
     const lr = linearLearningRate(this.config.learning_rate, this.step, this.total);
-    const scores = await this.rm.forward(rewardBatchRows(batch));
+    const dropoutSeed = this.loraTable ? mixSeed(this.config.seed, 0x10a, this.step) : null;
+    const scores = await this.rm.forward(rewardBatchRows(batch), { dropoutSeed });
     const out = rewardModelLoss(scores.subarray(0, n), scores.subarray(n), {
       centerRewardsCoefficient: this.config.center_rewards_coefficient,
     });

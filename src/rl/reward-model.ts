@@ -66,15 +66,21 @@ export class GPT2RewardModel {
     if (lora) this.net.attachLora(new Lora(gpu, config, lora.config, lora.params, { scoreHead: true }));
   }
 
-  /** Scores (B) of token rows (any lengths; right-padded here). Keeps what backward needs. */
-  async forward(rows: readonly (readonly number[])[]): Promise<Float32Array> {
+  /**
+   * Scores (B) of token rows (any lengths; right-padded here). Keeps what backward needs.
+   * `dropoutSeed`: LoRA dropout's masks for a training forward (backward recomputes them from it).
+   */
+  async forward(
+    rows: readonly (readonly number[])[],
+    { dropoutSeed = null }: { dropoutSeed?: number | null } = {},
+  ): Promise<Float32Array> {
     if (rows.length === 0) return new Float32Array(0);
     rows.forEach((r, i) => {
       if (r.length === 0) throw new Error(`reward model: row ${i} has no tokens`);
     });
     const batch = rightPad(rows, this.padTokenId ?? 0);
     const { B, T } = batch;
-    this.net.forward(batch);
+    this.net.forward(batch, { dropoutSeed });
     const values = this.valuesForward(B * T);
     this.last = Int32Array.from(rows, (r) => lastNonPadIndex(r, this.padTokenId));
     const all = await this.gpu.readF32(values, B * T);

@@ -76,6 +76,8 @@ export interface SessionState {
   trainer: TrainerState;
   /** Generation calls made for training; call n samples with seed mixSeed(seed, n). */
   sampleCalls: number;
+  /** The policy's training forwards (LoRA dropout masks are drawn per forward; 0 without dropout). */
+  dropoutPasses: number;
 }
 
 export class TrainingSession {
@@ -143,12 +145,17 @@ export class TrainingSession {
     return this.trainer.step(queries);
   }
 
-  /** The reference model's and the policy's continuations of one prompt, and their rewards. */
+  /**
+   * The reference model's and the policy's continuations of one prompt, and their rewards; with
+   * `against: 'policy'`, `ref` is a second, independent sample of the policy instead.
+   */
   async compare(
     prompt: number[],
     maxNewTokens: number,
+    against: CompareAgainst = 'reference',
   ): Promise<{ ref: Continuation; policy: Continuation }> {
-    const [refIds] = await this.sample(this.refGen, [prompt], maxNewTokens, 'compare');
+    const other = against === 'policy' ? this.policyGen : this.refGen;
+    const [refIds] = await this.sample(other, [prompt], maxNewTokens, 'compare');
     const [policyIds] = await this.sample(this.policyGen, [prompt], maxNewTokens, 'compare');
     const texts = [refIds, policyIds].map((ids) => this.spec.decode(prompt) + this.spec.decode(ids));
     const [refScore, policyScore] = await this.spec.reward(texts);
@@ -171,15 +178,22 @@ export class TrainingSession {
     return exportHFFolder(this.config, await this.policy.readParams(), { valueHead: true });
   }
 
-  /** With LoRA: the base with the adapters merged in (W + scaling (B A)^T), as a Hugging Face folder. */
-  async exportMergedFolder(): Promise<HFFiles> {
+  /**
+   * The policy's GPT-2 weights as one block laid out by gpt2ParamTable(config): with LoRA the base
+   * with the adapters merged in (W + scaling (B A)^T); without, the trained block minus its value head.
+   */
+  async policyWeights(): Promise<Float32Array> {
     const adapters = this.policy.net.adapters;
-    if (!adapters) return this.exportFolder();
+    const total = gpt2ParamTable(this.config).total;
+    if (!adapters) return (await this.policy.readParams()).slice(0, total);
     const base = await this.policy.net.readParams();
-    return exportHFFolder(
-      this.config,
-      mergeLora(this.config, base, adapters.table, await adapters.readParams()),
-    );
+    return mergeLora(this.config, base, adapters.table, await adapters.readParams());
+  }
+
+  /** With LoRA: the base with the adapters merged in, as a Hugging Face folder. */
+  async exportMergedFolder(): Promise<HFFiles> {
+    if (!this.policy.net.adapters) return this.exportFolder();
+    return exportHFFolder(this.config, await this.policyWeights());
   }
 
   dispose(): void {
@@ -190,12 +204,17 @@ export class TrainingSession {
   }
 
   captureState(): SessionState {
-    return { trainer: this.trainer.captureState(), sampleCalls: this.sampleCalls };
+    return {
+      trainer: this.trainer.captureState(),
+      sampleCalls: this.sampleCalls,
+      dropoutPasses: this.policy.dropoutPasses,
+    };
   }
 
   restoreState(s: SessionState): void {
     this.trainer.restoreState(s.trainer);
     this.sampleCalls = s.sampleCalls;
+    this.policy.dropoutPasses = s.dropoutPasses;
   }
 
   private sampleCalls = 0;
@@ -224,6 +243,9 @@ export class TrainingSession {
     return r.ids;
   }
 }
+
+/** What the policy's continuation is set against: the reference's, or another of its own samples. */
+export type CompareAgainst = 'reference' | 'policy';
 
 export interface Continuation {
   ids: number[];

@@ -10,11 +10,18 @@ export interface EvaluateState {
   /** The request in flight, if any. */
   pendingId: number | null;
   report: EvalReport | null;
-  /** The PPO step the policy was at. */
+  /** The PPO step the policy was at (-1: kept runs side by side). */
   step: number;
+  /** What was evaluated, for kept runs side by side. */
+  title: string | null;
 }
 
-export const useEvaluate = create<EvaluateState>()(() => ({ pendingId: null, report: null, step: 0 }));
+export const useEvaluate = create<EvaluateState>()(() => ({
+  pendingId: null,
+  report: null,
+  step: 0,
+  title: null,
+}));
 
 let nextId = 1;
 
@@ -27,7 +34,7 @@ export function beginEvaluate(): number {
 
 export function handleEvalMessage(msg: Extract<FromWorker, { type: 'eval-result' }>): void {
   if (msg.id !== useEvaluate.getState().pendingId) return;
-  useEvaluate.setState({ pendingId: null, report: msg.report, step: msg.step });
+  useEvaluate.setState({ pendingId: null, report: msg.report, step: msg.step, title: msg.title ?? null });
 }
 
 /** A failed request (an `error` with its requestId) ends its wait. */

@@ -8,11 +8,24 @@ import { create } from 'zustand';
 import { hubDatasetFileUrl } from '../data/preferences.ts';
 import type { TrainingLimits } from '../gpu/device.ts';
 import { LORA_TARGETS, TRL_LORA_DEFAULTS, validateLoraConfig, type LoraConfig } from '../model/lora-table.ts';
-import type { FromWorker, PairsSpec, PairView, PolicySpec, PreferenceRunSettings } from '../protocol.ts';
+import type {
+  FromWorker,
+  PairsSpec,
+  PairView,
+  PolicySpec,
+  PreferenceRunSettings,
+  RunSettings,
+} from '../protocol.ts';
 import { DPO_CONFIG_DEFAULTS, validateDPOConfig, type DPOConfig } from '../rl/dpo-config.ts';
 import { REWARD_DEFAULTS, type RewardConfig } from '../rl/reward-model-trainer.ts';
 import { validateTrainingArgs } from '../rl/training-args.ts';
-import { demoBase, type FieldError, type SourceDraft } from './settings.ts';
+import {
+  demoBase,
+  resolveSettings,
+  type FieldError,
+  type SettingsDraft,
+  type SourceDraft,
+} from './settings.ts';
 import { useStudio } from './store.ts';
 
 export type Method = 'ppo' | 'dpo' | 'reward';
@@ -152,6 +165,22 @@ export function resolveLora(d: Record<LoraKey, string>, errors: FieldError[]): L
   }
 }
 
+/**
+ * A PPO run from the two forms: the PPO settings, and LoRA from the method form's switches (TRL's
+ * ModelConfig names); every problem of both, by field.
+ */
+export function resolvePpoRun(
+  studio: SettingsDraft,
+  loraDraft: Record<LoraKey, string>,
+): { settings: RunSettings | null; errors: FieldError[] } {
+  const { settings, errors } = resolveSettings(studio);
+  const loraErrors: FieldError[] = [];
+  const lora = resolveLora(loraDraft, loraErrors);
+  errors.push(...loraErrors);
+  if (!settings || loraErrors.length) return { settings: null, errors };
+  return { settings: { ...settings, lora }, errors };
+}
+
 /** The Hub GPT-2s by name and their parameter counts (transformers' GPT2LMHeadModel, tied head). */
 export const GPT2_SIZES: Record<string, number> = {
   gpt2: 124_439_808,
@@ -275,13 +304,6 @@ export function resolvePreferenceSettings(
   const policy = resolvePolicy(policyDraft, errors);
   const pairs = resolvePairs(d.pairs, errors);
   const lora = resolveLora(d.lora, errors);
-  if (lora && d.method === 'reward') {
-    errors.push({
-      field: 'use_peft',
-      message:
-        "LoRA on a reward model needs the score head in LoRA's table, which this engine does not have yet",
-    });
-  }
   if (d.method === 'dpo') {
     const config = resolveFields(d.dpo, DPO_CONFIG_DEFAULTS, validateDPOConfig, errors);
     if (!config || !policy || !pairs || errors.length) return { settings: null, errors };
@@ -302,8 +324,6 @@ export interface MethodState {
   draft: MethodDraft;
   /** The method of the run on screen (null: none started here). */
   running: PreferenceMethod | null;
-  /** Whether that run trains LoRA adapters (its download is the adapter folder). */
-  runLora: boolean;
   metrics: PrefMetricRow[];
   pairs: { step: number; rows: PairView[] } | null;
   setMethod(method: Method): void;
@@ -313,7 +333,6 @@ export interface MethodState {
 export const useMethod = create<MethodState>()((set) => ({
   draft: demoMethodDraft(),
   running: null,
-  runLora: false,
   metrics: [],
   pairs: null,
   // The panel follows the switch: a finished run's charts give way to the new method's.
@@ -347,7 +366,7 @@ export function startFormPreferenceRun(): FieldError[] {
   if (!settings) return errors;
   if (!sendRun) return [{ field: 'engine', message: 'the engine is not started' }];
   useStudio.getState().beginRun();
-  useMethod.setState({ running: settings.method, runLora: settings.lora !== null, metrics: [], pairs: null });
+  useMethod.setState({ running: settings.method, metrics: [], pairs: null });
   sendRun(settings);
   return [];
 }

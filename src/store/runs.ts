@@ -1,10 +1,11 @@
 /**
  * The runs list: every finished or stopped run kept in the browser's IndexedDB with its settings
  * (the forms' drafts), metrics (one row of stats per step) and last samples, by name and date, for
- * the runs panel to list, delete and overlay. Weights are not kept here (the OPFS checkpoint holds
- * the last PPO run's).
+ * the runs panel to list, delete, overlay and evaluate side by side. Its trained model is kept by the
+ * engine worker in OPFS under the same id (workers/run-weights.ts); the record says what and how big.
  */
 import { create } from 'zustand';
+import type { KeptWeightsKind } from '../protocol.ts';
 
 export type RunMethod = 'ppo' | 'dpo' | 'reward';
 
@@ -22,6 +23,8 @@ export interface SavedRun {
   samples: unknown;
   /** Bytes of the stored record (its JSON). */
   bytes: number;
+  /** The trained model kept in OPFS (null: not kept, e.g. its save failed). */
+  weights?: { kind: KeptWeightsKind; bytes: number } | null;
 }
 
 /** The curve a run's overlay shows: PPO's mean reward, else the trainer's loss. */
@@ -68,7 +71,10 @@ export interface RunsState {
   usage: { used: number; quota: number } | null;
   selected: string[];
   refresh(): Promise<void>;
-  save(run: Omit<SavedRun, 'id' | 'bytes'>): Promise<void>;
+  /** Stores a new record; returns its id. */
+  save(run: Omit<SavedRun, 'id' | 'bytes'>): Promise<string>;
+  /** Records what of a run's model is kept. */
+  setWeights(id: string, weights: SavedRun['weights']): Promise<void>;
   remove(id: string): Promise<void>;
   toggle(id: string): void;
 }
@@ -89,6 +95,13 @@ export const useRuns = create<RunsState>()((set, get) => ({
     const record: SavedRun = { ...r, id, bytes: 0 };
     record.bytes = new TextEncoder().encode(JSON.stringify(record)).length;
     await tx('readwrite', (s) => s.put(record));
+    await get().refresh();
+    return id;
+  },
+  setWeights: async (id, weights) => {
+    const record = await tx<SavedRun | undefined>('readonly', (s) => s.get(id));
+    if (!record) return;
+    await tx('readwrite', (s) => s.put({ ...record, weights }));
     await get().refresh();
   },
   remove: async (id) => {

@@ -302,6 +302,8 @@ export function resolveSettings(d: SettingsDraft): { settings: RunSettings | nul
       config,
       rollout: r,
       checkpointEvery,
+      // The LoRA switches live on the method form: resolvePpoRun (method.ts) fills this in.
+      lora: null,
     },
     errors,
   };

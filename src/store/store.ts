@@ -204,7 +204,8 @@ export const useStudio = create<StudioState>()((set, get) => ({
         handleEvalMessage(msg);
         return;
       case 'export-result':
-        return; // the files go to the request's promise (engine-client.ts), not into state
+      case 'weights-kept':
+        return; // these go to the request's promise (engine-client.ts), not into state
       case 'checkpoint-saved':
         set({ lastCheckpoint: { step: msg.step, savedAt: msg.savedAt, bytes: msg.bytes } });
         return;

@@ -69,7 +69,7 @@ export function ppoRunJson(settings: RunSettings): RunJson {
     prompts: dataset(settings.prompts, local),
     target: settings.target,
     rollout: settings.rollout,
-    config: settings.config,
+    config: { ...settings.config, ...loraFields(settings.lora) },
   };
   return { run, local };
 }

@@ -56,7 +56,11 @@ export function App() {
                   <FeedbackPanel />
                 </>
               ) : (
-                <PreferencePanel />
+                <>
+                  <PreferencePanel />
+                  {/* Kept runs evaluated side by side (runs panel) report here whatever the method. */}
+                  <EvaluatePanel />
+                </>
               )}
               <RunsPanel />
               <section className="diagnostics" aria-label="Diagnostics">

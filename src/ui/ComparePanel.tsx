@@ -10,7 +10,8 @@ export function ComparePanel() {
   const [maxNew, setMaxNew] = useState(16);
   const compare = useStudio((s) => s.compare);
   const hasModel = useStudio((s) => s.run.info !== null && s.run.phase !== 'loading');
-  const r = compare.result;
+  // Feedback's two-policy-sample answers go through the same state; they are not reference vs policy.
+  const r = compare.result?.against === 'reference' ? compare.result : null;
   return (
     <section className="panel compare" data-testid="compare" aria-labelledby={`${id}-title`}>
       <h2 id={`${id}-title`}>Compare reference and policy</h2>

@@ -58,6 +58,7 @@ export function Controls() {
   const phase = useStudio((s) => s.run.phase);
   const gpuReady = useStudio((s) => s.gpuStatus === 'ready' || s.gpuStatus === 'lost');
   const hasModel = useStudio((s) => s.run.info !== null);
+  const lora = useStudio((s) => s.run.info?.lora ?? null);
   const hasMetrics = useStudio((s) => s.metrics.length > 0);
   const ppoErrors = useSettingsErrors();
   const methodErrors = useMethodErrors();
@@ -65,6 +66,7 @@ export function Controls() {
     ? new Map([...ppoErrors, ...methodErrors])
     : methodErrors;
   const [zip, zipping] = useAsyncAction(downloadModelZip);
+  const [mergedZip, merging] = useAsyncAction(() => downloadModelZip({ merged: true }));
   const [files, saving] = useAsyncAction(downloadModelFiles);
   const running = phase === 'training' || phase === 'pausing' || phase === 'paused';
   const busy = running || phase === 'loading' || phase === 'stopping';
@@ -105,10 +107,26 @@ export function Controls() {
           data-testid="download-weights"
           disabled={!hasModel || phase === 'loading' || zipping}
           onClick={zip}
-          title="The policy as a Hugging Face folder in a .zip (config.json, model.safetensors with the value head, tokenizer files)"
+          title={
+            lora
+              ? 'The peft adapter folder in a .zip (adapter_config.json, adapter_model.safetensors; a PPO value head in model.safetensors), for the base model'
+              : 'The policy as a Hugging Face folder in a .zip (config.json, model.safetensors with the value head, tokenizer files)'
+          }
         >
-          {zipping ? 'Zipping…' : '⤓ Model .zip'}
+          {zipping ? 'Zipping…' : lora ? '⤓ Adapter .zip' : '⤓ Model .zip'}
         </button>
+        {lora && (
+          <button
+            type="button"
+            className="secondary"
+            data-testid="download-merged"
+            disabled={phase === 'loading' || merging}
+            onClick={mergedZip}
+            title="The base with the LoRA adapters merged in (W + scaling (B A)^T): a whole Hugging Face GPT-2 folder"
+          >
+            {merging ? 'Merging…' : '⤓ merged .zip'}
+          </button>
+        )}
         <button
           type="button"
           className="secondary"

@@ -1,5 +1,6 @@
 import { useId, useState } from 'react';
 import { beginEvaluate, evalCsv, useEvaluate } from '../store/evaluate.ts';
+import { useMethod } from '../store/method.ts';
 import { useStudio } from '../store/store.ts';
 import * as engine from './engine-client.ts';
 import { fmtNum } from './format.ts';
@@ -8,20 +9,28 @@ import { saveFile } from './save.ts';
 /**
  * Before and after, as TRL's notebook ends: the run's reference and its policy continue the same
  * queries with the same sampling keys; per query both responses and rewards, and per model the mean,
- * median and std of the reward and the KL to the reference. Runs between PPO steps, or after the run.
+ * median and std of the reward and the KL to the reference. Runs between PPO steps, or after the run;
+ * kept runs evaluated side by side (the runs panel) show here too, one response column per model.
  */
 export function EvaluatePanel() {
   const id = useId();
   const [samples, setSamples] = useState(16);
   const [seed, setSeed] = useState(0);
-  const { pendingId, report, step } = useEvaluate();
-  const hasModel = useStudio((s) => s.run.info !== null && s.run.phase !== 'loading');
+  const { pendingId, report, step, title } = useEvaluate();
+  // Before/after needs a PPO run's session (its reference and reward); DPO and reward-model runs have none.
+  const ppoRun = useMethod((s) => s.running === null);
+  const hasModel = useStudio((s) => s.run.info !== null && s.run.phase !== 'loading') && ppoRun;
   const run = () => engine.send({ type: 'evaluate', id: beginEvaluate(), samples, seed });
   return (
     <section className="panel samples evaluate" data-testid="evaluate" aria-labelledby={`${id}-title`}>
       <h2 id={`${id}-title`}>
         Evaluate before and after
-        {report && <span className="sub"> · policy at step {step}</span>}
+        {report && (
+          <span className="sub" data-testid="evaluate-title">
+            {' '}
+            · {title ?? `policy at step ${step}`}
+          </span>
+        )}
       </h2>
       <form
         className="row"
@@ -59,12 +68,25 @@ export function EvaluatePanel() {
           type="button"
           data-testid="evaluate-csv"
           disabled={!report}
-          onClick={() => report && saveFile(`rlhf-studio-eval-step${step}.csv`, evalCsv(report), 'text/csv')}
+          onClick={() =>
+            report &&
+            saveFile(
+              title ? 'rlhf-studio-eval-runs.csv' : `rlhf-studio-eval-step${step}.csv`,
+              evalCsv(report),
+              'text/csv',
+            )
+          }
         >
           CSV
         </button>
       </form>
-      {!hasModel && <p className="hint">Load a model with Train first; evaluation runs between steps.</p>}
+      {!hasModel && (
+        <p className="hint">
+          {ppoRun
+            ? 'Load a model with Train first; evaluation runs between steps.'
+            : 'Before/after is for PPO runs; kept runs of any method are evaluated side by side from the runs list.'}
+        </p>
+      )}
       {report && (
         <>
           <table data-testid="evaluate-summary">
@@ -96,14 +118,14 @@ export function EvaluatePanel() {
               <thead>
                 <tr>
                   <th scope="col">query</th>
-                  <th scope="col">reference response</th>
-                  <th scope="col" className="num">
-                    reward
-                  </th>
-                  <th scope="col">policy response</th>
-                  <th scope="col" className="num">
-                    reward
-                  </th>
+                  {report.models.flatMap((m, k) => [
+                    <th key={`t${k}`} scope="col">
+                      {k === 0 ? 'reference' : title ? m.name : 'policy'} response
+                    </th>,
+                    <th key={`r${k}`} scope="col" className="num">
+                      reward
+                    </th>,
+                  ])}
                 </tr>
               </thead>
               <tbody>

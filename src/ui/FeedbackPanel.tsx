@@ -6,9 +6,11 @@ import {
   type Choice,
   type Origin,
 } from '../store/feedback.ts';
+import type { CompareAgainst } from '../rl/session.ts';
 import { startPreferenceRun, type PreferenceMethod } from '../store/method.ts';
 import { useStudio } from '../store/store.ts';
 import * as engine from './engine-client.ts';
+import { Segmented } from './fields.tsx';
 import { saveFile } from './save.ts';
 
 interface Shown {
@@ -20,7 +22,7 @@ interface Shown {
 
 /**
  * Feedback mode: a prompt (typed, or one of the last step's queries), the reference's and the
- * policy's continuations side by side in a random order; the user picks 1, 2, a tie (0) or skips (s),
+ * policy's continuations (or two samples of the policy) side by side in a random order; the user picks 1, 2, a tie (0) or skips (s),
  * by mouse or key. The choices are kept in the browser and become DPO or reward-model runs.
  */
 export function FeedbackPanel() {
@@ -30,6 +32,7 @@ export function FeedbackPanel() {
   const [problems, setProblems] = useState<string[]>([]);
   const waiting = useRef<{ prompt: string; seen: unknown } | null>(null);
   const [pending, setPending] = useState(false);
+  const [against, setAgainst] = useState<CompareAgainst>('reference');
   const compare = useStudio((s) => s.compare);
   const samples = useStudio((s) => s.samples);
   const queries = samples?.rows.map((r) => r.query) ?? [];
@@ -43,7 +46,7 @@ export function FeedbackPanel() {
     waiting.current = { prompt: p, seen: useStudio.getState().compare.result };
     setPending(true);
     setShown(null);
-    engine.compare(p, 16);
+    engine.compare(p, 16, against);
   };
 
   // The compare answer for our request: shown in a random order, so the side says nothing.
@@ -56,11 +59,12 @@ export function FeedbackPanel() {
     if (!r || r === w.seen) return;
     const policyFirst = Math.random() < 0.5;
     const [a, b] = policyFirst ? [r.policy, r.ref] : [r.ref, r.policy];
+    const other: Origin = r.against === 'policy' ? 'policy' : 'reference';
     setShown({
       prompt: r.prompt,
       first: a.text,
       second: b.text,
-      origins: policyFirst ? ['policy', 'reference'] : ['reference', 'policy'],
+      origins: policyFirst ? ['policy', other] : [other, 'policy'],
     });
   }, [compare]);
 
@@ -118,6 +122,16 @@ export function FeedbackPanel() {
         >
           From the data
         </button>
+        <Segmented
+          label="Continuations"
+          testId="feedback-against"
+          options={[
+            { kind: 'reference', label: 'policy vs reference' },
+            { kind: 'policy', label: 'two policy samples' },
+          ]}
+          value={against}
+          onChange={setAgainst}
+        />
         <button type="submit" data-testid="feedback-start" disabled={!hasModel || pending || !prompt.trim()}>
           {pending ? 'Sampling…' : 'Show two'}
         </button>

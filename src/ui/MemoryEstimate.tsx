@@ -1,8 +1,8 @@
 /**
  * Before Train: the GPU memory a PPO run of the chosen model and batch will allocate (the engine's
- * own estimate, src/model/memory.ts, which equals what it measures), checked against the adapter's
- * per-buffer limits and a device-memory figure the user picks (browsers do not tell it), with what
- * to change when it will not fit.
+ * own estimates, src/model/memory.ts for full fine-tuning and src/model/memory-lora.ts with LoRA on,
+ * which equal what it measures), checked against the adapter's per-buffer limits and a device-memory
+ * figure the user picks (browsers do not tell it), with what to change when it will not fit.
  */
 import { useMemo, useState } from 'react';
 import { fmtBytes } from '../gpu/gpu.ts';
@@ -14,7 +14,11 @@ import {
   makeGPT2Config,
   type GPT2Config,
 } from '../model/config.ts';
+import type { LoraConfig } from '../model/lora-table.ts';
 import { estimatePpoMemory, memoryProblems, type PpoMemoryShape } from '../model/memory.ts';
+import { loraPPOMemory, totalBytes } from '../model/memory-lora.ts';
+import { LORA_MICRO_BATCH } from '../rl/lora-policy.ts';
+import { resolveLora, useMethod } from '../store/method.ts';
 import type { SettingsDraft } from '../store/settings.ts';
 import { useStudio } from '../store/store.ts';
 
@@ -50,8 +54,22 @@ function shapeOf(d: SettingsDraft): PpoMemoryShape | null {
   return { batch_size: B, mini_batch_size: Math.min(mb, B), maxQuery: q - 1, maxResponse: r - 1 };
 }
 
+/** A LoRA PPO step's total and largest buffer (the frozen base), with its items for the breakdown. */
+function loraEstimate(cfg: GPT2Config, lora: LoraConfig, shape: PpoMemoryShape) {
+  const items = loraPPOMemory(cfg, lora, {
+    batchSize: shape.batch_size,
+    miniBatchSize: shape.mini_batch_size,
+    microBatch: LORA_MICRO_BATCH,
+    queryLen: shape.maxQuery,
+    responseLen: shape.maxResponse,
+  });
+  return { items, total: totalBytes(items), largestBuffer: items[0].bytes };
+}
+
 export function MemoryEstimate() {
   const draft = useStudio((s) => s.draft);
+  const loraDraft = useMethod((s) => s.draft.lora);
+  const lora = useMemo(() => resolveLora(loraDraft, []), [loraDraft]);
   const adapter = useStudio((s) => s.adapter);
   const guessed = guessModel(draft);
   const [picked, setPicked] = useState<string | null>(null);
@@ -61,8 +79,13 @@ export function MemoryEstimate() {
     const shape = shapeOf(draft);
     if (!shape) return null;
     const cfg = MODELS[model].config;
-    const est = estimatePpoMemory(cfg, shape);
     const limits = adapter?.limits ?? { maxBufferSize: Infinity, maxStorageBufferBindingSize: Infinity };
+    if (lora) {
+      const est = loraEstimate(cfg, lora, shape);
+      const problems = memoryProblems(est, limits, deviceGiB * 2 ** 30);
+      return { shape, est: null, lora: est, problems, fix: null };
+    }
+    const est = estimatePpoMemory(cfg, shape);
     const problems = memoryProblems(est, limits, deviceGiB * 2 ** 30);
     // The largest mini_batch_size dividing batch_size that fits (activations scale with it).
     let fix: { mb: number; total: number } | null = null;
@@ -76,8 +99,8 @@ export function MemoryEstimate() {
         }
       }
     }
-    return { shape, est, problems, fix };
-  }, [model, draft, adapter, deviceGiB]);
+    return { shape, est, lora: null, problems, fix };
+  }, [model, draft, adapter, deviceGiB, lora]);
 
   return (
     <div className="memory-estimate" data-testid="memory-estimate">
@@ -108,22 +131,34 @@ export function MemoryEstimate() {
         <p className="hint">The estimate needs valid batch sizes and lengths.</p>
       ) : (
         <>
-          <p className="hint" data-testid="memory-total">
-            GPU memory for this run (full fine-tuning, fp32): <strong>{fmtBytes(view.est.total)}</strong> —
-            policy, gradients and Adam {fmtBytes(view.est.parts.policyParams.bytes * 4)}, reference{' '}
-            {fmtBytes(view.est.parts.reference.bytes)}, activations for {view.shape.mini_batch_size} rows{' '}
-            {fmtBytes(view.est.parts.policyActivations.bytes + view.est.parts.referenceActivations.bytes)},
-            generation {fmtBytes(view.est.parts.generation.bytes)}; plus the reward model if it runs on the
-            GPU.
-          </p>
+          {view.est && (
+            <p className="hint" data-testid="memory-total">
+              GPU memory for this run (full fine-tuning, fp32): <strong>{fmtBytes(view.est.total)}</strong> —
+              policy, gradients and Adam {fmtBytes(view.est.parts.policyParams.bytes * 4)}, reference{' '}
+              {fmtBytes(view.est.parts.reference.bytes)}, activations for {view.shape.mini_batch_size} rows{' '}
+              {fmtBytes(view.est.parts.policyActivations.bytes + view.est.parts.referenceActivations.bytes)},
+              generation {fmtBytes(view.est.parts.generation.bytes)}; plus the reward model if it runs on the
+              GPU.
+            </p>
+          )}
+          {view.lora && (
+            <p className="hint" data-testid="memory-total">
+              GPU memory for this run (LoRA r {lora!.r}, frozen fp32 base shared with the reference):{' '}
+              <strong>{fmtBytes(view.lora.total)}</strong> —{' '}
+              {view.lora.items.map((i) => `${i.what} ${fmtBytes(i.bytes)}`).join(', ')}; plus the reward model
+              if it runs on the GPU.
+            </p>
+          )}
           {view.problems.length > 0 && (
             <div className="field-error" role="alert" data-testid="memory-problems">
               <p>This run will not fit: {view.problems.join('; ')}.</p>
               <p>
-                {view.fix
-                  ? `Set mini_batch_size to ${view.fix.mb} (${fmtBytes(view.fix.total)}), `
-                  : 'No mini_batch_size fits: choose a smaller model, '}
-                or train with LoRA when it is available (gradients and Adam moments for the adapters only).
+                {view.lora
+                  ? 'Choose a smaller model, a smaller batch_size, or a lower lora_r.'
+                  : (view.fix
+                      ? `Set mini_batch_size to ${view.fix.mb} (${fmtBytes(view.fix.total)}), `
+                      : 'No mini_batch_size fits: choose a smaller model, ') +
+                    'or switch LoRA on (use_peft, under the method): gradients and Adam moments for the adapters only, and the base doubles as the reference.'}
               </p>
             </div>
           )}

@@ -59,8 +59,7 @@ export function useMethodErrors(): Map<string, string> {
     const m = new Map<string, string>();
     if (draft.method === 'ppo') {
       const errors: FieldError[] = [];
-      if (resolveLora(draft.lora, errors))
-        m.set('use_peft', "LoRA PPO needs the engine's LoRA session, which this build does not have yet");
+      resolveLora(draft.lora, errors);
       for (const e of errors) if (!m.has(e.field)) m.set(e.field, e.message);
       return m;
     }

@@ -2,13 +2,12 @@
  * A DPO or reward-model run on screen: live charts of its stats by TRL name (x = update) and a few
  * pairs with the policy's and the reference's log-probs (DPO) or the reward model's scores.
  */
-import { memo, useMemo, useState } from 'react';
+import { memo, useMemo } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { useMethod, type PrefMetricRow, type PreferenceMethod } from '../store/method.ts';
 import { useStudio } from '../store/store.ts';
 import { fmtNum } from './format.ts';
 import { exportModel } from './engine-client.ts';
-import { downloadModelZip } from './save.ts';
 
 interface ChartSpec {
   id: string;
@@ -139,14 +138,13 @@ function PairsTable({ method }: { method: PreferenceMethod }) {
 export function PreferencePanel() {
   const method = useMethod((s) => s.running ?? (s.draft.method === 'ppo' ? null : s.draft.method));
   const metrics = useMethod((s) => s.metrics);
-  const lora = useMethod((s) => s.runLora && s.running !== null);
   const hasModel = useStudio((s) => s.run.info !== null && s.run.phase !== 'loading');
   const addError = useStudio((s) => s.addError);
-  const [merging, setMerging] = useState(false);
   if (!method) return null;
   /** The reward model trained here as the PPO form's reward: its folder as local files. */
   const useAsReward = () => {
-    exportModel()
+    // A LoRA reward model goes in merged: the PPO reward loads a whole GPT2ForSequenceClassification.
+    exportModel({ merged: true })
       .then((files) => {
         const studio = useStudio.getState();
         const blobs = new Map(
@@ -166,14 +164,6 @@ export function PreferencePanel() {
         }),
       );
   };
-  const merged = () => {
-    setMerging(true);
-    downloadModelZip({ merged: true })
-      .catch((e: unknown) =>
-        addError({ name: 'DownloadError', message: (e as Error).message, during: 'downloading' }),
-      )
-      .finally(() => setMerging(false));
-  };
   const last = metrics.length ? metrics[metrics.length - 1].step : 0;
   return (
     <>
@@ -190,21 +180,6 @@ export function PreferencePanel() {
               onClick={useAsReward}
             >
               Use as the PPO reward
-            </button>
-          </>
-        )}
-        {lora && (
-          <>
-            {' '}
-            · LoRA: “Model .zip” is the peft adapter folder (adapter_config.json, adapter_model.safetensors){' '}
-            <button
-              type="button"
-              className="secondary"
-              data-testid="download-merged"
-              disabled={!hasModel || merging}
-              onClick={merged}
-            >
-              {merging ? 'Merging…' : '⤓ merged weights .zip'}
             </button>
           </>
         )}

@@ -59,9 +59,16 @@ export function StatusLine() {
       {info && (
         <p className="run-info" data-testid="run-info">
           {info.policy} ({info.modelShape.n_layer} layers, n_embd {info.modelShape.n_embd},{' '}
-          {(info.modelShape.params / 1e6).toFixed(1)}M parameters) · reward {info.reward} ({info.rewardEngine}
-          , labels {info.rewardLabels.join('/')}) · {info.promptCount.toLocaleString()} prompts from{' '}
-          {info.prompts}
+          {(info.modelShape.params / 1e6).toFixed(1)}M parameters)
+          {info.lora && (
+            <>
+              {' '}
+              + LoRA r {info.lora.r}, alpha {info.lora.alpha} on {info.lora.targetModules.join(', ')} (base
+              frozen, and the reference)
+            </>
+          )}{' '}
+          · reward {info.reward} ({info.rewardEngine}, labels {info.rewardLabels.join('/')}) ·{' '}
+          {info.promptCount.toLocaleString()} prompts from {info.prompts}
           {info.startStep > 0 && <> · resumed at step {info.startStep}</>}
         </p>
       )}

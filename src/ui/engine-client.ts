@@ -3,27 +3,27 @@
  * store, and turns the studio's commands into ToWorker messages. Exported model files come back
  * through a promise per request, since they are not state to keep.
  */
-import type { FromWorker, ToWorker } from '../protocol.ts';
-import { resolveSettings, settingsFromLink } from '../store/settings.ts';
-import { setPreferenceRunSender, startFormPreferenceRun, useMethod } from '../store/method.ts';
+import type { FromWorker, KeptWeightsKind, ToWorker } from '../protocol.ts';
+import { settingsFromLink } from '../store/settings.ts';
+import { resolvePpoRun, setPreferenceRunSender, startFormPreferenceRun, useMethod } from '../store/method.ts';
 import { useStudio } from '../store/store.ts';
 import type { SentimentTarget } from '../reward/types.ts';
+import type { CompareAgainst } from '../rl/session.ts';
 
 let worker: Worker | null = null;
 let nextId = 1;
 let askedForCheckpoint = false;
-const exports = new Map<
-  number,
-  { resolve: (files: Map<string, Uint8Array>) => void; reject: (e: Error) => void }
->();
+/** Answers that go to their request's promise rather than into state. */
+type Answer = Extract<FromWorker, { type: 'export-result' | 'weights-kept' }>;
+const pending = new Map<number, { resolve: (msg: Answer) => void; reject: (e: Error) => void }>();
 
 function onMessage(msg: FromWorker): void {
-  if (msg.type === 'export-result') {
-    exports.get(msg.id)?.resolve(new Map(msg.files));
-    exports.delete(msg.id);
-  } else if (msg.type === 'error' && msg.requestId !== undefined && exports.has(msg.requestId)) {
-    exports.get(msg.requestId)!.reject(new Error(msg.error.message));
-    exports.delete(msg.requestId);
+  if ((msg.type === 'export-result' || msg.type === 'weights-kept') && pending.has(msg.id)) {
+    pending.get(msg.id)!.resolve(msg);
+    pending.delete(msg.id);
+  } else if (msg.type === 'error' && msg.requestId !== undefined && pending.has(msg.requestId)) {
+    pending.get(msg.requestId)!.reject(new Error(msg.error.message));
+    pending.delete(msg.requestId);
   }
   useStudio.getState().handleWorkerMessage(msg);
   if (msg.type === 'ready' && !askedForCheckpoint) {
@@ -67,7 +67,7 @@ export function runSelfTest(): void {
 /** Starts a run with the form's settings; returns false (and changes nothing) if they are invalid. */
 export function train(): boolean {
   if (useMethod.getState().draft.method !== 'ppo') return startFormPreferenceRun().length === 0;
-  const { settings } = resolveSettings(useStudio.getState().draft);
+  const { settings } = resolvePpoRun(useStudio.getState().draft, useMethod.getState().draft.lora);
   if (!settings) return false;
   useStudio.getState().beginRun();
   send({ type: 'train', settings });
@@ -93,17 +93,33 @@ export function setTarget(target: SentimentTarget): void {
   if (worker) send({ type: 'set-target', target });
 }
 
-export function compare(prompt: string, maxNewTokens: number): void {
+export function compare(prompt: string, maxNewTokens: number, against: CompareAgainst = 'reference'): void {
   useStudio.getState().setCompare(true);
-  send({ type: 'compare', id: nextId++, prompt, maxNewTokens });
+  send({ type: 'compare', id: nextId++, prompt, maxNewTokens, against });
+}
+
+/** Sends a request whose answer (of type T) resolves the promise; an error naming it rejects it. */
+function request<T extends Answer['type']>(
+  make: (id: number) => Extract<ToWorker, { id: number }>,
+): Promise<Extract<Answer, { type: T }>> {
+  const id = nextId++;
+  const done = new Promise<Answer>((resolve, reject) => pending.set(id, { resolve, reject }));
+  send(make(id));
+  return done as Promise<Extract<Answer, { type: T }>>;
 }
 
 /** The policy as a Hugging Face folder, by file name. */
-export function exportModel({ merged = false } = {}): Promise<Map<string, Uint8Array>> {
-  const id = nextId++;
-  const done = new Promise<Map<string, Uint8Array>>((resolve, reject) =>
-    exports.set(id, { resolve, reject }),
-  );
-  send({ type: 'export', id, merged });
-  return done;
+export async function exportModel({ merged = false } = {}): Promise<Map<string, Uint8Array>> {
+  const r = await request<'export-result'>((id) => ({ type: 'export', id, merged }));
+  return new Map(r.files);
+}
+
+/** Keeps the loaded run's trained model with kept run `runId` (worker OPFS); its kind and bytes. */
+export async function keepWeights(runId: string): Promise<{ kind: KeptWeightsKind; bytes: number }> {
+  const r = await request<'weights-kept'>((id) => ({ type: 'keep-weights', id, runId }));
+  return { kind: r.kind!, bytes: r.bytes };
+}
+
+export async function deleteWeights(runId: string): Promise<void> {
+  await request<'weights-kept'>((id) => ({ type: 'delete-weights', id, runId }));
 }

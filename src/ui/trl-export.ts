@@ -8,8 +8,7 @@
 import { zipSync, type Zippable } from 'fflate';
 import { exportTrl } from '../export-trl/export.ts';
 import { parseRunConfig } from '../export-trl/run-config.ts';
-import { resolvePreferenceSettings, useMethod } from '../store/method.ts';
-import { resolveSettings } from '../store/settings.ts';
+import { resolvePpoRun, resolvePreferenceSettings, useMethod } from '../store/method.ts';
 import { useStudio } from '../store/store.ts';
 import { ppoRunJson, preferenceRunJson, type RunJson } from '../store/trl-run.ts';
 import { saveFile } from './save.ts';
@@ -22,7 +21,7 @@ export function currentRunJson(): RunJson {
   const { draft } = useMethod.getState();
   const studio = useStudio.getState().draft;
   if (draft.method === 'ppo') {
-    const { settings, errors } = resolveSettings(studio);
+    const { settings, errors } = resolvePpoRun(studio, draft.lora);
     if (!settings) throw problems(errors);
     return ppoRunJson(settings);
   }

@@ -3,7 +3,9 @@
  * (public/models/mini-imdb): 3 PPO steps, then the Evaluate panel's before/after table with a number
  * in every reward and summary cell; then feedback mode: 6 clicks give 6 pairs, whose JSONL download
  * parses with prompt, chosen and rejected; then "DPO on my choices" runs 2 DPO updates on them; the
- * runs list then holds both runs, overlays their curves and deletes one.
+ * runs list then holds both runs with their trained models (OPFS), overlays their curves (one chart
+ * per stat), evaluates both policies side by side against the reference, deletes one (its weights
+ * too), and after a reload evaluates the kept one again.
  * Screenshots of each panel go to test-results/lab-*.png.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -44,6 +46,18 @@ afterAll(async () => {
 async function noErrors(): Promise<void> {
   const errors = page.getByTestId('error');
   if (await errors.count()) throw new Error(`the studio shows an error: ${await errors.textContent()}`);
+}
+
+/** How many runs have weights kept in OPFS (workers/run-weights.ts's folder). */
+async function keptWeights(): Promise<number> {
+  return page.evaluate(async () => {
+    const opfs = await navigator.storage.getDirectory();
+    const dir = await opfs.getDirectoryHandle('rlhf-studio-runs').catch(() => null);
+    if (!dir) return 0;
+    const names: string[] = [];
+    for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+    return names.length;
+  });
 }
 
 /** Polls until `done` holds, failing at once on a studio error. */
@@ -111,7 +125,16 @@ describe('the studio as a lab', () => {
       if (i < 3) await pick.click();
       else await page.keyboard.press(String((i % 2) + 1));
       await expect.poll(() => count.textContent()).toMatch(new RegExp(`^ · ${i + 1} pairs`));
+      // From the third pair on, two samples of the policy instead of policy vs reference.
+      if (i === 1) await panel.getByTestId('feedback-against').getByLabel('two policy samples').check();
     }
+    const origins = await page.evaluate(() =>
+      (JSON.parse(localStorage.getItem('rlhf-studio-feedback') ?? '[]') as { origins: string[] }[]).map((r) =>
+        [...r.origins].sort().join('+'),
+      ),
+    );
+    expect(origins.slice(0, 2)).toEqual(['policy+reference', 'policy+reference']);
+    expect(origins.slice(3)).toEqual(['policy+policy', 'policy+policy', 'policy+policy']);
     const [file] = await Promise.all([
       page.waitForEvent('download'),
       panel.getByTestId('feedback-download').click(),
@@ -142,19 +165,68 @@ describe('the studio as a lab', () => {
     await page.screenshot({ path: 'test-results/lab-dpo.png', fullPage: true });
   }, 600_000);
 
-  test('the runs list keeps both runs and overlays their curves', async () => {
+  test('the runs list keeps both runs with their models, overlays them, evaluates them side by side', async () => {
     const panel = page.getByTestId('runs');
     const rows = panel.getByTestId('run-row');
     await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(2);
     expect(await rows.nth(0).textContent()).toMatch(/PPO positive, 3 steps/);
     expect(await rows.nth(1).textContent()).toMatch(/DPO, 2 steps/);
+    // Each run's trained model is kept with it (a whole GPT-2 folder in OPFS).
+    const models = panel.getByTestId('run-weights');
+    await expect.poll(() => models.allTextContents(), { timeout: 60_000 }).toEqual(['policy', 'policy']);
     expect(await panel.getByTestId('runs-usage').textContent()).toMatch(/storage in use .*B of/);
+    expect(await keptWeights()).toBe(2);
     for (let i = 0; i < 2; i++) await rows.nth(i).locator('input[type="checkbox"]').check();
-    expect(await panel.getByTestId('runs-overlay').getAttribute('data-lines')).toBe('2');
+    // One chart per stat: PPO's env/reward_mean, DPO's loss.
+    const overlays = panel.getByTestId('runs-overlay');
+    expect(await overlays.count()).toBe(2);
+    expect(await overlays.evaluateAll((fs) => fs.map((f) => f.getAttribute('data-stat')))).toEqual([
+      'env/reward_mean',
+      'loss',
+    ]);
     expect(await panel.locator('polyline').count()).toBe(2);
+
+    // Both policies side by side against the reference (the form's demo policy), on the same queries.
+    await panel.getByLabel('side-by-side queries').fill('4');
+    await panel.getByTestId('evaluate-runs').click();
+    const evaluate = page.getByTestId('evaluate');
+    const summary = evaluate.getByTestId('evaluate-summary').locator('tbody tr');
+    await until('the side-by-side evaluation', async () => (await summary.count()) === 3, 300_000);
+    expect(await evaluate.getByTestId('evaluate-title').textContent()).toMatch(
+      /PPO positive, 3 steps · DPO, 2 steps vs the reference/,
+    );
+    const names = await summary.evaluateAll((trs) => trs.map((tr) => tr.querySelector('td')?.textContent));
+    expect(names).toEqual(['reference', 'PPO positive, 3 steps', 'DPO, 2 steps']);
+    for (let i = 0; i < 3; i++) {
+      const cells = await summary.nth(i).locator('td').allTextContents();
+      for (const c of cells.slice(1)) expect(c).toMatch(NUMBER);
+    }
+    const table = evaluate.getByTestId('evaluate-table').locator('tbody tr');
+    expect(await table.count()).toBe(4);
+    for (let i = 0; i < 4; i++) {
+      const cells = await table.nth(i).locator('td').allTextContents();
+      expect(cells).toHaveLength(7);
+      for (const k of [2, 4, 6]) expect(cells[k]).toMatch(NUMBER);
+    }
     await panel.screenshot({ path: 'test-results/lab-runs.png' });
-    // Delete removes a run from the list (and from IndexedDB: the list is read back from it).
+    await evaluate.screenshot({ path: 'test-results/lab-side-by-side.png' });
+
+    // Delete removes the run from the list (read back from IndexedDB) and its weights from OPFS.
     await rows.nth(1).getByRole('button', { name: 'Delete' }).click();
     await expect.poll(() => rows.count()).toBe(1);
-  }, 120_000);
+    await expect.poll(keptWeights).toBe(1);
+
+    // After a reload the kept run is still there, with its model, and evaluates again.
+    await page.reload();
+    await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(1);
+    expect(await models.allTextContents()).toEqual(['policy']);
+    await rows.nth(0).locator('input[type="checkbox"]').check();
+    await panel.getByLabel('side-by-side queries').fill('2');
+    const button = panel.getByTestId('evaluate-runs');
+    await expect.poll(() => button.isEnabled(), { timeout: 60_000 }).toBe(true);
+    await button.click();
+    await until('the evaluation after a reload', async () => (await summary.count()) === 2, 300_000);
+    expect(await summary.nth(1).locator('td').first().textContent()).toBe('PPO positive, 3 steps');
+    await noErrors();
+  }, 900_000);
 });

@@ -1,7 +1,8 @@
 /**
  * The studio's memory estimate before Train: the demo fits; TRL's gpt2-imdb preset (GPT-2 124M,
  * batch 128, mini-batch 128) on an assumed 4 GB GPU does not, and the panel names the mini_batch_size
- * that fits (src/model/memory.ts: 4.57 GiB at 128 rows, under 4 GiB at 64).
+ * that fits (src/model/memory.ts: 4.57 GiB at 128 rows, under 4 GiB at 64); with LoRA switched on
+ * (r 16 on c_attn, c_proj, c_fc) the estimate is the LoRA step's (src/model/memory-lora.ts) and fits.
  */
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
@@ -35,6 +36,16 @@ describe('memory estimate in the settings', () => {
     expect(problems).toMatch(/Set mini_batch_size to 64/);
 
     await page.selectOption('#memory-device', '8');
+    expect(await page.getByTestId('memory-problems').count()).toBe(0);
+
+    // LoRA on: the frozen base is shared with the reference; gradients and Adam for the adapters only.
+    await page.selectOption('#memory-device', '4');
+    const form = page.getByTestId('method-settings');
+    await form.getByLabel('use_peft').check();
+    await form.locator('input[name="lora_target_modules"]').fill('c_attn,c_proj,c_fc');
+    await expect.poll(() => total.textContent()).toMatch(/LoRA r 16/);
+    console.log(`[e2e] ${await total.textContent()}`);
+    expect(await total.textContent()).toMatch(/: 1\.03 GiB/);
     expect(await page.getByTestId('memory-problems').count()).toBe(0);
   });
 });

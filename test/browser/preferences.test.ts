@@ -4,7 +4,8 @@
  * made by test/fixtures/scripts/make_mini_imdb_pairs.mjs), a TRL field refused as typed, 3 updates on
  * the charts, the pairs table with policy and reference log-probs, and the policy's download parsed
  * back (GPT-2 names and shapes of the demo's config); then the same with LoRA switched on: the peft
- * adapter folder (peft's names and shapes) and the merged weights.
+ * adapter folder (peft's names and shapes) and the merged weights; reward models, in full and with
+ * LoRA (peft's SEQ_CLS adapter folder; the merged model handed to the PPO form as its reward).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
@@ -219,6 +220,69 @@ describe('DPO in the studio', () => {
     expect(tensors.size).toBe(gpt2ParamTable(DEMO_POLICY, { scoreHead: true }).entries.length);
 
     // Handed to the PPO form as its reward: the method switches back and the reward is the folder's files.
+    await page.getByTestId('use-as-reward').click();
+    await expect.poll(() => page.getByTestId('method-switch').getByLabel('PPO').isChecked()).toBe(true);
+    await expect
+      .poll(() =>
+        page
+          .getByTestId('settings')
+          .getByText(/\d+ files/)
+          .count(),
+      )
+      .toBeGreaterThan(0);
+    await noErrors();
+  });
+
+  test('2 LoRA reward-model updates: the SEQ_CLS adapter folder, and the merged model as the PPO reward', async () => {
+    await page.goto(`${inject('baseURL')}?checkpoint_every=0`);
+    await page.getByTestId('method-switch').getByLabel('Reward model').check();
+    const form = page.getByTestId('method-settings');
+    const field = (name: string) => form.locator(`input[name="${name}"]`);
+    await form.getByLabel('use_peft').check();
+    await field('lora_r').fill('4');
+    await field('lora_alpha').fill('8');
+    await field('lora_target_modules').fill('c_attn');
+    await field('max_steps').fill('2');
+    await field('per_device_train_batch_size').fill('2');
+    await expect.poll(() => form.locator('.field-error').count()).toBe(0);
+    const train = page.getByTestId('train');
+    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
+    await train.click();
+    const end = Date.now() + 540_000;
+    while ((await phaseOf()) !== 'finished') {
+      await noErrors();
+      if (Date.now() > end) throw new Error(`phase ${await phaseOf()} at update ${await updateOf()}`);
+      await page.waitForTimeout(500);
+    }
+    expect(await pointsOf('pref-chart-loss')).toBe(2);
+    expect(await page.getByTestId('run-info').textContent()).toContain('LoRA r 4');
+
+    // peft's SEQ_CLS adapter folder: lora_A/lora_B on c_attn and the score head (modules_to_save).
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: 120_000 }),
+      page.getByTestId('download-weights').click(),
+    ]);
+    const zip = unzipSync(readFileSync(await download.path()));
+    const folder = Object.keys(zip)[0].split('/')[0];
+    const config = JSON.parse(new TextDecoder().decode(zip[`${folder}/adapter_config.json`]));
+    expect(config).toMatchObject({
+      peft_type: 'LORA',
+      task_type: 'SEQ_CLS',
+      r: 4,
+      target_modules: ['c_attn'],
+    });
+    const { tensors } = readSafetensors(zip[`${folder}/adapter_model.safetensors`]);
+    expect([...tensors.keys()].sort()).toEqual(
+      [
+        `${PEFT_PREFIX}h.0.attn.c_attn.lora_A.weight`,
+        `${PEFT_PREFIX}h.0.attn.c_attn.lora_B.weight`,
+        `${PEFT_PREFIX}h.1.attn.c_attn.lora_A.weight`,
+        `${PEFT_PREFIX}h.1.attn.c_attn.lora_B.weight`,
+        'base_model.model.score.weight',
+      ].sort(),
+    );
+
+    // The merged model (a whole GPT2ForSequenceClassification) becomes the PPO form's reward.
     await page.getByTestId('use-as-reward').click();
     await expect.poll(() => page.getByTestId('method-switch').getByLabel('PPO').isChecked()).toBe(true);
     await expect

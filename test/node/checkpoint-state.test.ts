@@ -27,11 +27,13 @@ const STATE: CheckpointState<{ note: string }> = {
       scoreMoments: { mean: -1 / 3, std: Math.SQRT2, var: 2.0000000000000004, count: 12.000000000000002 },
     },
     sampleCalls: 3,
+    dropoutPasses: 12,
   },
   adamStep: 6,
   gpt2Config: '{}',
   ppo: { ...TRL_DEFAULTS, batch_size: 4, mini_batch_size: 2 },
   rollout: { responseMinLength: 4, responseMaxLength: 16, padId: 50256 },
+  lora: { r: 4, alpha: 8, dropout: 0.05, targetModules: ['c_attn', 'c_fc'], useRslora: true },
   totalSteps: 10,
   target: 'negative',
   marks: [{ fromStep: 2, target: 'negative' }],
@@ -95,9 +97,18 @@ describe('checkpoint state file', () => {
     [['rollout', 'responseMaxLength'], 2, /state.rollout.responseMaxLength must be > responseMinLength/],
     [['metrics', 0, 'stats', 'env/reward_mean'], 'high', /state.metrics\[0\].stats\["env\/reward_mean"\]/],
     [['marks', 0, 'target'], 'neutral', /state.marks\[0\].target must be one of positive, negative/],
+    [['lora', 'r'], 0, /state.lora.r must be an integer in \[1,/],
+    [['lora', 'targetModules', 1], 'c_xx', /state.lora: lora_target_modules: "c_xx" is not a GPT-2 Conv1D/],
+    [['lora', 'useRslora'], 'yes', /state.lora.useRslora must be true or false/],
     [['app', 'note'], 3, /state.app.note must be a string/],
   ] as const)('refuses %j = %j', (path, value, message) => {
     expect(() => parseCheckpointState(damaged([...path], value), parseApp)).toThrow(message);
+  });
+
+  test('a state without lora (written before LoRA checkpoints) is a full fine-tuning run', () => {
+    const o = JSON.parse(text()) as Record<string, unknown>;
+    delete o.lora;
+    expect(parseCheckpointState(JSON.stringify(o), parseApp).lora).toBeNull();
   });
 
   test('refuses a file that is not JSON', () => {

@@ -5,7 +5,9 @@
  * keys base_model.model.transformer.h.{i}.attn.c_attn.lora_{A,B}.weight and
  * base_model.model.score.weight; modules_to_save ['classifier', 'score'], task_type SEQ_CLS).
  * OUT/merged is a reward-model folder whose body differs from the base only in the adapted c_attn
- * weights and whose score.weight is the adapter's; training lowers the pairs' loss.
+ * weights and whose score.weight is the adapter's; training lowers the pairs' loss. lora_dropout
+ * applies to training forwards, seeded per update: the same run twice gives the same losses, and
+ * once B has moved from zero the losses differ from the run without dropout.
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +23,8 @@ import { gpt2ParamTable, paramEntry, paramSlice } from '../../src/model/param-ta
 import { PEFT_PREFIX } from '../../src/model/peft.ts';
 import { readSafetensors, tensorToF32 } from '../../src/model/safetensors.ts';
 import { loadGPT2RewardFolder } from '../../src/reward/gpt2-reward-folder.ts';
+import type { RewardPair } from '../../src/rl/reward-model-data.ts';
+import { REWARD_DEFAULTS, RewardModelTrainer } from '../../src/rl/reward-model-trainer.ts';
 import { testGpu } from '../helpers/gpu.ts';
 
 const C = 16;
@@ -84,5 +88,36 @@ describe('rlhf-studio reward-train --use_peft', () => {
         e.name,
       ).toBe(e.name !== 'h.0.attn.c_attn.weight');
     }
+  });
+
+  test('lora_dropout: seeded per update, applied once B is non-zero', async () => {
+    const gpu = await testGpu();
+    const base = initGPT2Params(cfg, { seed: 5 });
+    const scoreTable = gpt2ParamTable(cfg, { scoreHead: true });
+    const params = new Float32Array(scoreTable.total);
+    params.set(base.subarray(0, gpt2ParamTable(cfg).total));
+    const pairs: RewardPair[] = [0, 1, 2, 3].map((i) => ({
+      row: i + 1,
+      chosen: [464 + i, 3807, 373, 1049, 13],
+      rejected: [464 + i, 3807, 373, 12361, 13],
+    }));
+    const config = { ...REWARD_DEFAULTS, learning_rate: 5e-2, per_device_train_batch_size: 4, max_steps: 4 };
+    const losses = async (dropout: number) => {
+      const lora = { r: 4, alpha: 8, dropout, targetModules: ['c_attn', 'c_fc'], useRslora: false };
+      const t = new RewardModelTrainer(gpu, cfg, params, 50256, pairs, config, lora);
+      const out: number[] = [];
+      try {
+        while (!t.done) out.push((await t.trainStep()).loss);
+      } finally {
+        t.dispose();
+      }
+      return out;
+    };
+    const [a, b, none] = [await losses(0.5), await losses(0.5), await losses(0)];
+    expect(a).toEqual(b);
+    // Update 0: B = 0, the adapters add nothing whatever the mask.
+    expect(a[0]).toBe(none[0]);
+    expect(a.slice(2).some((x, i) => x !== none[i + 2])).toBe(true);
+    expect(a.every(Number.isFinite)).toBe(true);
   });
 });

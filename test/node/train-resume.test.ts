@@ -151,6 +151,38 @@ describe('rlhf-studio train: Ctrl-C, checkpoints and --resume', () => {
     expect(bad.stderr).toContain('state.session.trainer.klCoef must be a finite number, got "0.2"');
   }, 900_000);
 
+  test('a LoRA run (dropout on) checkpoints its adapters and resumes to the straight run, bit for bit', () => {
+    const LORA = [...RUN, '--use_peft', '--lora_r', '4', '--lora_alpha', '8', '--lora_dropout', '0.1'];
+    const straight = join(tmp, 'lora-straight');
+    expect(train([...LORA, '--steps', '3', '--metrics', `${straight}.jsonl`, '--out', straight]).status).toBe(
+      0,
+    );
+    // 2 steps with a checkpoint at step 2, then --resume to 3.
+    const first = join(tmp, 'lora-first');
+    const ck = join(tmp, 'lora-ck');
+    expect(
+      train([...LORA, '--steps', '2', '--save_steps', '2', '--checkpoint-dir', ck, '--out', first]).status,
+    ).toBe(0);
+    const slot = ['slot-a', 'slot-b'].find((sl) => existsSync(join(ck, sl, 'state.json')))!;
+    for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'model.safetensors'])
+      expect(existsSync(join(ck, slot, 'adapter', f))).toBe(true);
+    expect(existsSync(join(ck, slot, 'policy.safetensors'))).toBe(false);
+    const resumed = join(tmp, 'lora-resumed');
+    const second = train(['--resume', ck, '--steps', '3', '--metrics', `${resumed}.jsonl`, '--out', resumed]);
+    expect(second.status).toBe(0);
+    expect(metricsOf(`${resumed}.jsonl`)).toEqual(metricsOf(`${straight}.jsonl`));
+    for (const f of ['adapter_model.safetensors', 'model.safetensors']) {
+      const want = readFileSync(join(straight, f));
+      expect(readFileSync(join(resumed, f)).equals(want), f).toBe(true);
+    }
+    // The adapters moved from peft's start (B = 0).
+    expect(
+      readFileSync(join(first, 'adapter_model.safetensors')).equals(
+        readFileSync(join(straight, 'adapter_model.safetensors')),
+      ),
+    ).toBe(false);
+  }, 900_000);
+
   test('a second Ctrl-C exits at once, without saving', async () => {
     const dir = join(tmp, 'twice');
     const child = spawn(

@@ -7,7 +7,7 @@ import { ppoRunJson, preferenceRunJson } from '../../src/store/trl-run.ts';
 
 describe("the studio's settings as RUN.json for export-trl", () => {
   // Source: src/export-trl/run-config.ts's RUN.json format (parseRunConfig refuses unknown fields).
-  it('maps a PPO run: hub models stay on the Hub, URL prompts become a local data path', () => {
+  it('maps a LoRA PPO run: hub models stay on the Hub, URL prompts become a local data path', () => {
     const { run, local } = ppoRunJson({
       policy: { kind: 'hub', repo: 'lvwerra/gpt2-imdb', revision: 'main' },
       reward: { kind: 'url', url: 'https://example.org/reward' },
@@ -23,6 +23,7 @@ describe("the studio's settings as RUN.json for export-trl", () => {
         min_prompt_chars: 200,
       },
       checkpointEvery: 0,
+      lora: { r: 4, alpha: 8, dropout: 0.05, targetModules: ['c_attn', 'c_proj'], useRslora: true },
     });
     const parsed = parseRunConfig(JSON.parse(JSON.stringify(run)));
     expect(parsed.kind).toBe('ppo');
@@ -33,6 +34,14 @@ describe("the studio's settings as RUN.json for export-trl", () => {
     expect(parsed.target).toBe('negative');
     expect(parsed.config.learning_rate).toBe(2e-5);
     expect(local).toHaveLength(2);
+    expect(parsed.lora).toMatchObject({
+      use_peft: true,
+      lora_r: 4,
+      lora_alpha: 8,
+      lora_dropout: 0.05,
+      lora_target_modules: ['c_attn', 'c_proj'],
+      use_rslora: true,
+    });
     expect([...exportTrl(parsed).keys()]).toContain('train_ppo.py');
   });
 
