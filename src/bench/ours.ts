@@ -75,7 +75,9 @@ export function ppoStepMs(gpu: Gpu, cfg: GPT2Config, shape: PpoStepShape, reps: 
     const ms = await median(reps, async () => {
       await session.trainStep();
     });
+    const rowsPerPass = session.rowsPerPass;
     session.dispose();
-    return { ms };
+    // Rows per forward/backward pass (null: whole mini-batches; see memory.ts autoRowsPerPass).
+    return { ms, rowsPerPass };
   });
 }

@@ -25,6 +25,8 @@ export interface PpoStepShape {
   /** Response lengths are drawn from [responseMin, responseMax). */
   responseMin: number;
   responseMax: number;
+  /** Rows per forward/backward pass (SessionSpec.rowsPerPass); absent: autoRowsPerPass. */
+  rowsPerPass?: number | null;
 }
 
 /** TRL's gpt2-sentiment example: PPOConfig defaults, LengthSampler(2, 8) queries, (4, 16) responses. */
@@ -68,6 +70,7 @@ export function ppoBenchSession(gpu: Gpu, cfg: GPT2Config, shape: PpoStepShape, 
             Math.floor(rng() * Math.min(cfg.vocab_size, 50000)),
           ),
         })),
+      longestQuery: shape.queryMax - 1,
     },
     decode: (ids) => ids.join(' '),
     config,
@@ -76,6 +79,7 @@ export function ppoBenchSession(gpu: Gpu, cfg: GPT2Config, shape: PpoStepShape, 
       responseMaxLength: shape.responseMax,
       padId: cfg.eos_token_id !== null && cfg.eos_token_id < cfg.vocab_size ? cfg.eos_token_id : 0,
     },
+    ...(shape.rowsPerPass !== undefined && { rowsPerPass: shape.rowsPerPass }),
   });
 }
 

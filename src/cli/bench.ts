@@ -195,7 +195,16 @@ async function runOurs(gpu: Gpu, sizes: Sizes, big: boolean, reps: number, withT
     const name = `ppo step ${shapeName(p.cfg)} batch ${s.batch_size}/${s.mini_batch_size} epochs ${s.ppo_epochs}`;
     const r = await ppoStepMs(gpu, p.cfg, s, slow);
     add(
-      { name, ours_ms: r.ms, baseline: null, baseline_ms: null, ratio: null, peak_bytes: r.peakBytes },
+      {
+        name,
+        ours_ms: r.ms,
+        baseline: null,
+        baseline_ms: null,
+        ratio: null,
+        peak_bytes: r.peakBytes,
+        // Rows per forward/backward pass (null: whole mini-batches); memory.ts autoRowsPerPass.
+        rows_per_pass: r.rowsPerPass,
+      },
       { id: name, kind: 'ppo', config: modelShape(p.cfg), shape: s },
     );
   };

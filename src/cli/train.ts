@@ -91,6 +91,7 @@ const OPTIONS = {
   metrics: { type: 'string' },
   save_steps: { type: 'string' },
   'checkpoint-dir': { type: 'string' },
+  'rows-per-pass': { type: 'string' },
   resume: { type: 'string' },
   'prompt-column': { type: 'string' },
   quiet: { type: 'boolean', default: false },
@@ -109,6 +110,7 @@ const RESUME_OPTIONS = new Set([
   'metrics',
   'save_steps',
   'checkpoint-dir',
+  'rows-per-pass',
   'merge',
   'quiet',
 ]);
@@ -185,7 +187,7 @@ export const train: Command = {
   usage:
     'rlhf-studio train (--model DIR | --hub REPO[@REV] | --url BASE) --reward DIR|URL|hub:REPO[@REV]\n' +
     '                  --prompts FILE --steps N [--target positive|negative] [--out DIR] [--metrics FILE.jsonl]\n' +
-    '                  [--save_steps N] [--checkpoint-dir DIR]\n' +
+    '                  [--save_steps N] [--checkpoint-dir DIR] [--rows-per-pass N|all|auto]\n' +
     '                  [--response-min-length 4] [--response-max-length 16] [--query-min-tokens 2]\n' +
     '                  [--query-max-tokens 8] [--min-prompt-chars 0] [PPOConfig fields by TRL name]\n' +
     '                  [--use_peft [LoRA options] | --adapter DIR] [--merge]\n' +
@@ -209,6 +211,10 @@ export const train: Command = {
     '  --checkpoint-dir where checkpoints go (default: the --resume folder, else OUT-checkpoint, else\n' +
     '                   ./rlhf-studio-checkpoint)\n' +
     '  --resume         continue the run saved in DIR exactly where it stopped (same models, prompts, settings)\n' +
+    '  --rows-per-pass  full fine-tuning: rows per forward/backward pass; a mini-batch runs in parts of N\n' +
+    '                   rows, each forward again before its backward (the same update, less memory, one\n' +
+    '                   extra forward). auto (default): parts only when a pass would hold over 256 MiB of\n' +
+    '                   activations (GPT-2 124M at TRL defaults: 13 rows); all: whole mini-batches\n' +
     '  queries are the first k tokens of a prompt, k uniform in [query-min-tokens, query-max-tokens)\n' +
     '  (TRL LengthSampler(2, 8)); responses are sampled with lengths in [response-min, response-max).\n' +
     `  PPOConfig fields: ${OPTION_KEYS.map((k) => `--${k}`).join(' ')}\n` +
@@ -228,6 +234,9 @@ export const train: Command = {
         );
     }
     const saveSteps = v.save_steps === undefined ? 0 : positiveInt('--save_steps', v.save_steps as string);
+    const rowsArg = (v['rows-per-pass'] as string | undefined) ?? 'auto';
+    const rowsPerPass =
+      rowsArg === 'auto' ? undefined : rowsArg === 'all' ? null : positiveInt('--rows-per-pass', rowsArg);
     // Outputs are checked before any work, so a long run cannot end on an unusable path.
     const out = v.out !== undefined ? checkOutFolder(v.out as string) : undefined;
     const metricsPath = v.metrics !== undefined ? checkOutFile(v.metrics as string, '--metrics') : undefined;
@@ -303,12 +312,18 @@ export const train: Command = {
         config,
         rollout: rolloutSettings(app.rollout),
         lora,
+        ...(rowsPerPass !== undefined && { rowsPerPass }),
       });
       if (ck) applyCheckpoint(session, ck);
-      const started = ck
-        ? `resumed ${resumeDir} at PPO step ${session.step} of ${totalSteps}`
-        : `training ${app.model} for ${totalSteps} PPO steps of ${config.batch_size} ` +
-          (oneLogit ? '(reward: the reward model score)' : `(target ${target})`);
+      const parts =
+        session.rowsPerPass !== null && session.rowsPerPass < config.mini_batch_size
+          ? `; mini-batches of ${config.mini_batch_size} in passes of ${session.rowsPerPass} rows`
+          : '';
+      const started =
+        (ck
+          ? `resumed ${resumeDir} at PPO step ${session.step} of ${totalSteps}`
+          : `training ${app.model} for ${totalSteps} PPO steps of ${config.batch_size} ` +
+            (oneLogit ? '(reward: the reward model score)' : `(target ${target})`)) + parts;
       return await runLoop({
         started,
         session,

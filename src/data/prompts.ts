@@ -121,6 +121,11 @@ export class PromptSet {
     );
   }
 
+  /** The longest query, in tokens: query lengths are drawn from [minTokens, maxTokensExclusive). */
+  get longestQuery(): number {
+    return this.settings.maxTokensExclusive - 1;
+  }
+
   /** Number of reviews, i.e. queries per epoch. */
   get length(): number {
     return this.reviews.length;

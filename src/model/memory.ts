@@ -7,6 +7,11 @@
  *
  * Every buffer a session holds stays allocated through a step (activations are reused while the
  * shape stays, and grown, never shrunk, otherwise), so the peak is the sum at the longest rows.
+ *
+ * Activations scale with the rows of one forward/backward pass. When a whole mini-batch's pass would
+ * hold more than ACTIVATION_BUDGET_BYTES, the policy and the reference run it in parts of fewer rows
+ * (src/rl/policy.ts: each part is run forward again before its backward, the gradients accumulate:
+ * the same update for one extra forward); autoRowsPerPass picks the part size.
  * Not counted: the reward model when it runs on the GPU, readback staging buffers, the 64 KiB
  * uniform chunks, and the driver's own overhead.
  */
@@ -120,14 +125,51 @@ export function generatorBuffers(cfg: GPT2Config, B: number, T0: number, S: numb
   return elems.map(f32);
 }
 
+/** Above this many bytes for one policy pass, full fine-tuning runs mini-batches in parts (see the top). */
+export const ACTIVATION_BUDGET_BYTES = 256 * 2 ** 20;
+
+/** Rows of the largest part when B rows run in passes of at most `micro` rows, as even as policy.ts's rowParts makes them. */
+export function partRows(B: number, micro: number | null): number {
+  return micro === null ? B : Math.ceil(B / Math.ceil(B / Math.max(1, micro)));
+}
+
+/** The policy's buffers for one pass of `rows` rows of T tokens: activations, mask, LM head, encoder buckets. */
+function policyPassBuffers(cfg: GPT2Config, rows: number, T: number): number[] {
+  return [
+    ...gpt2ActivationBuffers(cfg, rows, T),
+    f32(rows * T),
+    ...gpt2HeadBuffers(cfg, rows * T),
+    ...encoderBucketBuffers(cfg, rows, T),
+  ];
+}
+
+/**
+ * Rows per forward/backward pass for full fine-tuning: null (the whole mini-batch at once) when its
+ * pass fits `budget` bytes, else the most rows whose pass fits (at least 1).
+ */
+export function autoRowsPerPass(
+  cfg: GPT2Config,
+  miniBatch: number,
+  T: number,
+  budget = ACTIVATION_BUDGET_BYTES,
+): number | null {
+  const bytes = (rows: number) => policyPassBuffers(cfg, rows, T).reduce((s, x) => s + x, 0);
+  if (bytes(miniBatch) <= budget) return null;
+  let rows = miniBatch - 1;
+  while (rows > 1 && bytes(rows) > budget) rows--;
+  return rows;
+}
+
 export interface PpoMemoryShape {
   /** Rollouts per PPO step (all generated in one batch). */
   batch_size: number;
-  /** Rows per forward/backward pass. */
+  /** Rows per optimisation step (and per rollout forward, as TRL's batched_forward_pass). */
   mini_batch_size: number;
   /** Longest query and longest response, in tokens. */
   maxQuery: number;
   maxResponse: number;
+  /** Rows per forward/backward pass; null: the whole mini-batch; absent: autoRowsPerPass. */
+  rowsPerPass?: number | null;
 }
 
 export interface PpoMemoryEstimate {
@@ -147,27 +189,30 @@ export interface PpoMemoryEstimate {
   largestBuffer: number;
   /** Parameters of the policy (value head included). */
   parameters: number;
+  /** Rows of the largest forward/backward pass (the mini-batch, or its largest part). */
+  passRows: number;
 }
 
 /**
  * The bytes a TrainingSession (full fine-tuning, fp32) allocates for PPO steps of this shape: policy
  * with value head + grads + Adam moments, frozen reference, their activations for mini_batch_size
- * rows of maxQuery + maxResponse tokens, and the policy's generator for batch_size prompts.
+ * rows of maxQuery + maxResponse tokens (in passes of rowsPerPass rows), and the policy's generator
+ * for batch_size prompts.
  */
 export function estimatePpoMemory(cfg: GPT2Config, s: PpoMemoryShape): PpoMemoryEstimate {
   const T = s.maxQuery + s.maxResponse;
-  const mb = s.mini_batch_size;
+  const micro = s.rowsPerPass === undefined ? autoRowsPerPass(cfg, s.mini_batch_size, T) : s.rowsPerPass;
+  const mb = partRows(s.mini_batch_size, micro);
   const N = mb * T;
   const table = gpt2ParamTable(cfg, { valueHead: true });
   const P = table.total; // parameters plus the table's alignment padding
   const Pref = gpt2ParamTable(cfg).total;
-  const acts = gpt2ActivationBuffers(cfg, mb, T);
   const mask = f32(N);
   const parts = {
     policyParams: part([f32(P)]),
     policyGrads: part([f32(P)]),
     adam: part([f32(P), f32(P)]),
-    policyActivations: part([...acts, mask, ...gpt2HeadBuffers(cfg, N), ...encoderBucketBuffers(cfg, mb, T)]),
+    policyActivations: part(policyPassBuffers(cfg, mb, T)),
     reference: part([f32(Pref)]),
     // The reference is a forward-only GPT2 (src/rl/policy.ts ReferenceModel: inference: true).
     referenceActivations: part([
@@ -185,6 +230,7 @@ export function estimatePpoMemory(cfg: GPT2Config, s: PpoMemoryShape): PpoMemory
     total: all.reduce((s2, p) => s2 + p.bytes, 0),
     largestBuffer: Math.max(...all.map((p) => p.largest)),
     parameters: table.entries.reduce((n, e) => n + e.size, 0),
+    passRows: mb,
   };
 }
 

@@ -7,6 +7,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import type { GPT2Config } from '../model/config.ts';
 import { Generator } from '../model/generate.ts';
 import { exportHFFolder, type HFFiles } from '../model/hf-folder.ts';
+import { autoRowsPerPass } from '../model/memory.ts';
 import { gpt2ParamTable, paramSlice, valueHeadParams } from '../model/param-table.ts';
 import { mergeLora, savePeftAdapter } from '../model/peft.ts';
 import type { LoadedGPT2 } from '../model/safetensors.ts';
@@ -26,7 +27,12 @@ import {
 /** Where queries come from: batch `step` of `B` token lists (e.g. a PromptSet). */
 export interface QuerySource {
   batch(step: number, B: number): { tokens: number[] }[];
+  /** The longest query it gives, in tokens (sizes the forward passes; TRL's 7 when absent). */
+  readonly longestQuery?: number;
 }
+
+/** TRL's gpt2-sentiment queries: LengthSampler(2, 8), so at most 7 tokens. */
+const TRL_LONGEST_QUERY = 7;
 
 /** How responses are sampled: TRL's example uses top_k 0, top_p 1, temperature 1. */
 export interface SamplingSettings {
@@ -50,6 +56,12 @@ export interface SessionSpec {
   sampling?: SamplingSettings;
   /** Train LoRA adapters (peft) instead of every weight; the reference is then the base itself. */
   lora?: SessionLora | null;
+  /**
+   * Full fine-tuning: rows per forward/backward pass of the policy and the reference (the same update
+   * in less memory, for one extra forward per part); null: whole mini-batches; absent: autoRowsPerPass
+   * (parts only when a mini-batch's pass would hold more than ACTIVATION_BUDGET_BYTES).
+   */
+  rowsPerPass?: number | null;
 }
 
 /**
@@ -88,6 +100,8 @@ export class TrainingSession {
   private readonly policyGen: Generator;
   private readonly refGen: Generator;
   private readonly sampling: SamplingSettings;
+  /** Rows per forward/backward pass of the policy (null: whole mini-batches). */
+  readonly rowsPerPass: number | null;
 
   constructor(
     readonly gpu: Gpu,
@@ -104,13 +118,22 @@ export class TrainingSession {
       const opts = { learningRate: config.learning_rate, lora, seed: config.seed, microBatch };
       this.policy = new PolicyWithValueHead(gpu, model.config, base, opts);
       this.ref = new ReferenceModel(gpu, model.config, { sharedWith: this.policy.net }, microBatch);
+      this.rowsPerPass = microBatch;
     } else {
       const params = withValueHead(model, config.seed);
+      const rollout = spec.rollout ?? TRL_SENTIMENT_ROLLOUT;
+      const T = (spec.prompts.longestQuery ?? TRL_LONGEST_QUERY) + rollout.responseMaxLength - 1;
+      const micro =
+        spec.rowsPerPass === undefined
+          ? autoRowsPerPass(model.config, config.mini_batch_size, T)
+          : spec.rowsPerPass;
       this.policy = new PolicyWithValueHead(gpu, model.config, params, {
         learningRate: config.learning_rate,
+        microBatch: micro,
       });
       // The reference is the starting policy without its value head; it shares no buffer with the policy.
-      this.ref = new ReferenceModel(gpu, model.config, params.slice(0, baseTotal));
+      this.ref = new ReferenceModel(gpu, model.config, params.slice(0, baseTotal), micro);
+      this.rowsPerPass = micro;
     }
     this.policyGen = new Generator(this.policy.net);
     this.refGen = new Generator(this.ref.generatorModel);

@@ -135,7 +135,10 @@ export function MemoryEstimate() {
             <p className="hint" data-testid="memory-total">
               GPU memory for this run (full fine-tuning, fp32): <strong>{fmtBytes(view.est.total)}</strong> —
               policy, gradients and Adam {fmtBytes(view.est.parts.policyParams.bytes * 4)}, reference{' '}
-              {fmtBytes(view.est.parts.reference.bytes)}, activations for {view.shape.mini_batch_size} rows{' '}
+              {fmtBytes(view.est.parts.reference.bytes)}, activations for{' '}
+              {view.est.passRows < view.shape.mini_batch_size
+                ? `passes of ${view.est.passRows} rows (mini-batches of ${view.shape.mini_batch_size} run in parts, one extra forward each)`
+                : `${view.shape.mini_batch_size} rows`}{' '}
               {fmtBytes(view.est.parts.policyActivations.bytes + view.est.parts.referenceActivations.bytes)},
               generation {fmtBytes(view.est.parts.generation.bytes)}; plus the reward model if it runs on the
               GPU.

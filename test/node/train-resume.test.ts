@@ -183,6 +183,32 @@ describe('rlhf-studio train: Ctrl-C, checkpoints and --resume', () => {
     ).toBe(false);
   }, 900_000);
 
+  test('--rows-per-pass 1 trains as whole mini-batches do (float32 sums aside); 0 is refused', () => {
+    const run = (rows: string) => {
+      const m = join(tmp, `rows-${rows}.jsonl`);
+      const args = [...RUN.filter((a) => a !== '--quiet'), '--steps', '1', '--rows-per-pass', rows];
+      const r = spawnSync(process.execPath, [bin, 'train', ...args, '--metrics', m], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      return {
+        stdout: r.stdout,
+        stats: JSON.parse(readFileSync(m, 'utf8').split('\n')[0]) as Record<string, number>,
+      };
+    };
+    const whole = run('all');
+    const parts = run('1');
+    expect(parts.stdout).toContain('mini-batches of 2 in passes of 1 rows');
+    expect(whole.stdout).not.toContain('in passes of');
+    for (const k of ['ppo/loss/total', 'ppo/policy/approxkl', 'ppo/val/vpred', 'env/reward_mean'])
+      expect(Math.abs(parts.stats[k] - whole.stats[k]), k).toBeLessThanOrEqual(
+        1e-5 + 1e-4 * Math.abs(whole.stats[k]),
+      );
+    const bad = spawnSync(process.execPath, [bin, 'train', ...RUN, '--steps', '1', '--rows-per-pass', '0'], {
+      encoding: 'utf8',
+    });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--rows-per-pass/);
+  }, 300_000);
+
   test('a second Ctrl-C exits at once, without saving', async () => {
     const dir = join(tmp, 'twice');
     const child = spawn(
