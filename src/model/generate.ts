@@ -21,11 +21,10 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { attentionForward } from '../ops/attention.ts';
 import { attentionDecodeAuto, kvCacheSize, kvCacheWrite } from '../ops/attention-decode.ts';
 import { encoderForward } from '../ops/encoder.ts';
-import { geluForward } from '../ops/gelu.ts';
 import { layernormForward } from '../ops/layernorm.ts';
-import { matmul, matmulForward } from '../ops/matmul.ts';
-import { residualForward } from '../ops/residual.ts';
+import { matmul } from '../ops/matmul.ts';
 import { sampleForward } from '../ops/sample.ts';
+import { blockForward } from './block.ts';
 import type { GPT2Config } from './config.ts';
 import { EVAL_PASS, type Lora } from './lora.ts';
 import { layerViews, modelParams, paramView, type ParamTable } from './param-table.ts';
@@ -276,37 +275,29 @@ export class Generator {
   /** The transformer blocks over N rows of x, attention supplied by the caller; the result is in x. */
   private blocks(N: number, attend: (l: number, qkv: GPUBuffer, atty: GPUBuffer) => void): void {
     const { n_embd: C, n_layer } = this.model.config;
-    const gpu = this.gpu;
+    // One set of buffers for every layer: x in and out, x2 the mid-block residual, ln both norms.
     const [x, x2, ln, mean, rstd] = ['x', 'x2', 'ln', 'mean', 'rstd'].map((n) => this.buf(n));
     const [qkv, atty, proj, fch, fchGelu] = ['qkv', 'atty', 'proj', 'fch', 'fchGelu'].map((n) => this.buf(n));
-    const rows = { B: N, T: 1, C };
+    const b = {
+      inp: x,
+      ln1: ln,
+      ln1Mean: mean,
+      ln1Rstd: rstd,
+      qkv,
+      atty,
+      proj,
+      residual2: x2,
+      ln2: ln,
+      ln2Mean: mean,
+      ln2Rstd: rstd,
+      fch,
+      fchGelu,
+      out: x,
+    };
     const lora = this.model.lora ?? null;
     for (let l = 0; l < n_layer; l++) {
       const w = layerViews(this.model.params, this.model.table, l);
-      layernormForward(gpu, { out: ln, mean, rstd }, { inp: x, weight: w.ln1w, bias: w.ln1b }, rows);
-      matmulForward(gpu, { out: qkv }, { inp: ln, weight: w.qkvw, bias: w.qkvb }, { BT: N, C, OC: 3 * C });
-      lora?.forward(l, 'qkv', { out: qkv }, { inp: ln }, N, EVAL_PASS);
-      attend(l, qkv, atty);
-      matmulForward(
-        gpu,
-        { out: proj },
-        { inp: atty, weight: w.attprojw, bias: w.attprojb },
-        { BT: N, C, OC: C },
-      );
-      lora?.forward(l, 'attproj', { out: proj }, { inp: atty }, N, EVAL_PASS);
-      residualForward(gpu, { out: x2 }, { inp1: x, inp2: proj }, { N: N * C });
-      layernormForward(gpu, { out: ln, mean, rstd }, { inp: x2, weight: w.ln2w, bias: w.ln2b }, rows);
-      matmulForward(gpu, { out: fch }, { inp: ln, weight: w.fcw, bias: w.fcb }, { BT: N, C, OC: 4 * C });
-      lora?.forward(l, 'fc', { out: fch }, { inp: ln }, N, EVAL_PASS);
-      geluForward(gpu, { out: fchGelu }, { inp: fch }, { N: N * 4 * C });
-      matmulForward(
-        gpu,
-        { out: proj },
-        { inp: fchGelu, weight: w.fcprojw, bias: w.fcprojb },
-        { BT: N, C: 4 * C, OC: C },
-      );
-      lora?.forward(l, 'fcproj', { out: proj }, { inp: fchGelu }, N, EVAL_PASS);
-      residualForward(gpu, { out: x }, { inp1: x2, inp2: proj }, { N: N * C });
+      blockForward(this.gpu, l, w, b, { B: N, T: 1, C }, (q, y) => attend(l, q, y), lora, EVAL_PASS);
     }
   }
 

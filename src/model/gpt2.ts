@@ -22,11 +22,11 @@ import {
   destroyEncoderBuckets,
   type EncoderBuckets,
 } from '../ops/encoder.ts';
-import { geluBackward, geluForward } from '../ops/gelu.ts';
+import { geluBackward } from '../ops/gelu.ts';
 import { layernormBackward, layernormBackwardScratchBytes, layernormForward } from '../ops/layernorm.ts';
 import { logprobsBackward, logprobsForward } from '../ops/logprobs.ts';
-import { matmul, matmulBackward, matmulForward } from '../ops/matmul.ts';
-import { residualForward } from '../ops/residual.ts';
+import { matmul, matmulBackward } from '../ops/matmul.ts';
+import { blockForward } from './block.ts';
 import type { GPT2Config } from './config.ts';
 import { EVAL_PASS, type Lora, type LoraPass } from './lora.ts';
 import type { LoraModule } from './lora-table.ts';
@@ -272,58 +272,17 @@ export class GPT2 {
     );
     let residual = a.encoded;
     for (let l = 0; l < this.config.n_layer; l++) {
-      const w = layerViews(p, this.table, l);
       const L = a.layers[l];
-      layernormForward(
-        gpu,
-        { out: L.ln1, mean: L.ln1Mean, rstd: L.ln1Rstd },
-        { inp: residual, weight: w.ln1w, bias: w.ln1b },
-        BTC,
-      );
-      matmulForward(
-        gpu,
-        { out: L.qkv },
-        { inp: L.ln1, weight: w.qkvw, bias: w.qkvb },
-        { BT: B * T, C, OC: 3 * C },
-      );
-      lora?.forward(l, 'qkv', { out: L.qkv }, { inp: L.ln1 }, B * T, pass);
-      attentionForward(
-        gpu,
-        { out: L.atty, att: L.att },
-        { qkv: L.qkv, mask: a.mask },
-        { B, T, C, NH },
-        this.maskedRows,
-      );
-      matmulForward(
-        gpu,
-        { out: a.proj },
-        { inp: L.atty, weight: w.attprojw, bias: w.attprojb },
-        { BT: B * T, C, OC: C },
-      );
-      lora?.forward(l, 'attproj', { out: a.proj }, { inp: L.atty }, B * T, pass);
-      residualForward(gpu, { out: L.residual2 }, { inp1: residual, inp2: a.proj }, { N: B * T * C });
-      layernormForward(
-        gpu,
-        { out: L.ln2, mean: L.ln2Mean, rstd: L.ln2Rstd },
-        { inp: L.residual2, weight: w.ln2w, bias: w.ln2b },
-        BTC,
-      );
-      matmulForward(
-        gpu,
-        { out: L.fch },
-        { inp: L.ln2, weight: w.fcw, bias: w.fcb },
-        { BT: B * T, C, OC: 4 * C },
-      );
-      lora?.forward(l, 'fc', { out: L.fch }, { inp: L.ln2 }, B * T, pass);
-      geluForward(gpu, { out: L.fchGelu }, { inp: L.fch }, { N: B * T * 4 * C });
-      matmulForward(
-        gpu,
-        { out: a.proj },
-        { inp: L.fchGelu, weight: w.fcprojw, bias: w.fcprojb },
-        { BT: B * T, C: 4 * C, OC: C },
-      );
-      lora?.forward(l, 'fcproj', { out: a.proj }, { inp: L.fchGelu }, B * T, pass);
-      residualForward(gpu, { out: L.residual3 }, { inp1: L.residual2, inp2: a.proj }, { N: B * T * C });
+      const b = { inp: residual, ...L, proj: a.proj, out: L.residual3 };
+      const attend = (qkv: GPUBuffer, atty: GPUBuffer) =>
+        attentionForward(
+          gpu,
+          { out: atty, att: L.att },
+          { qkv, mask: a.mask },
+          { B, T, C, NH },
+          this.maskedRows,
+        );
+      blockForward(gpu, l, layerViews(p, this.table, l), b, BTC, attend, lora, pass);
       residual = L.residual3;
     }
     layernormForward(

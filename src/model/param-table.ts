@@ -183,7 +183,10 @@ export function paramView(buffer: GPUBuffer, e: ParamEntry): View {
 }
 
 /** Block i's tensors as Views of a GPU buffer laid out by the table (params, grads or moments). */
-export function layerViews(buffer: GPUBuffer, table: ParamTable, i: number): Record<LayerParamName, View> {
+/** One layer's parameters as views into the parameter buffer, by short name. */
+export type LayerViews = Record<LayerParamName, View>;
+
+export function layerViews(buffer: GPUBuffer, table: ParamTable, i: number): LayerViews {
   const lp = layerParams(table, i);
   const out = {} as Record<LayerParamName, View>;
   for (const short of Object.keys(lp) as LayerParamName[]) out[short] = paramView(buffer, lp[short]);

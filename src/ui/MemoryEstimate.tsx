@@ -132,7 +132,7 @@ export function MemoryEstimate() {
       ) : (
         <>
           {view.est && (
-            <p className="hint" data-testid="memory-total">
+            <p className="hint" data-testid="memory-total" data-bytes={view.est.total}>
               GPU memory for this run (full fine-tuning, fp32): <strong>{fmtBytes(view.est.total)}</strong> —
               policy, gradients and Adam {fmtBytes(view.est.parts.policyParams.bytes * 4)}, reference{' '}
               {fmtBytes(view.est.parts.reference.bytes)}, activations for{' '}

@@ -29,7 +29,7 @@ export function StatusLine() {
         </div>
         <div>
           <dt>memory</dt>
-          <dd data-testid="status-memory">
+          <dd data-testid="status-memory" data-bytes={last?.gpuBytes} data-peak-bytes={last?.gpuPeakBytes}>
             {last ? `${fmtBytes(last.gpuBytes)} (peak ${fmtBytes(last.gpuPeakBytes)})` : '—'}
           </dd>
         </div>

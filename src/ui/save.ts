@@ -1,15 +1,15 @@
 /**
- * Files out of the studio: the fine-tuned model as a Hugging Face folder (one .zip made with
- * fflate's zipSync, or each file on its own) and the metrics as CSV or JSON Lines.
+ * Files out of the studio: the fine-tuned model as a Hugging Face folder (one .zip streamed with
+ * fflate's Zip, or each file on its own) and the metrics as CSV or JSON Lines.
  */
-import { zipSync, type Zippable } from 'fflate';
 import { metricsCsv, metricsJsonl } from '../store/metrics.ts';
 import { useStudio } from '../store/store.ts';
 import { exportModel } from './engine-client.ts';
+import { zipFolderBlob } from './zip.ts';
 
 /** Offers `data` as a download named `name` (an <a download> click on an object URL). */
 export function saveFile(name: string, data: BlobPart, type = 'application/octet-stream'): void {
-  const url = URL.createObjectURL(new Blob([data], { type }));
+  const url = URL.createObjectURL(data instanceof Blob ? data : new Blob([data], { type }));
   const a = document.createElement('a');
   a.href = url;
   a.download = name;
@@ -29,14 +29,9 @@ function runName(): string {
 
 /** The policy as one zip holding a Hugging Face folder (config.json, model.safetensors, tokenizer files). */
 export async function downloadModelZip({ merged = false } = {}): Promise<void> {
-  const files = await exportModel({ merged });
   const name = runName();
-  // Weights barely compress and are large: stored as they are; the text files are deflated.
-  const tree: Zippable = {};
-  for (const [file, bytes] of files)
-    tree[`${name}/${file}`] = [bytes, { level: file.endsWith('.safetensors') ? 0 : 6 }];
-  const zip = zipSync(tree);
-  saveFile(`${name}.zip`, zip as Uint8Array<ArrayBuffer>, 'application/zip');
+  const blob = await zipFolderBlob(name, await exportModel({ merged }));
+  saveFile(`${name}.zip`, blob, 'application/zip');
 }
 
 /** The same folder as separate files (the browser may ask once to allow several downloads). */

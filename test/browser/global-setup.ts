@@ -18,9 +18,14 @@ const OUT_DIR = 'node_modules/.tmp/browser-test-app';
 
 let server: PreviewServer | null = null;
 
-export default async function setup(project: TestProject) {
+export default function setup(project: TestProject) {
+  return serveApp(project, writeE2EFixtures);
+}
+
+/** Builds the app, lets `fixtures` write into its folder, serves it, and provides the URL as baseURL. */
+export async function serveApp(project: TestProject, fixtures: (dir: string) => void) {
   await build({ logLevel: 'warn', build: { outDir: OUT_DIR, emptyOutDir: true } });
-  writeE2EFixtures(OUT_DIR);
+  fixtures(OUT_DIR);
   server = await preview({
     build: { outDir: OUT_DIR },
     preview: { port: 0, host: '127.0.0.1', strictPort: false },
