@@ -10,7 +10,9 @@
  * state.json's `app` holds the run's settings (with local files replaced by that manifest) and the
  * descriptions shown on the page.
  */
+import { gpt2ParamTable } from '../src/model/param-table.ts';
 import type { CheckpointInfo, LocalFiles, RunSettings } from '../src/protocol.ts';
+import type { TrainingSession } from '../src/rl/session.ts';
 import { fileOf, notFound, parent, writeFile } from './opfs.ts';
 import {
   CheckpointError,
@@ -205,6 +207,28 @@ export async function beginCheckpointedRun(settings: RunSettings): Promise<Store
         ? { kind: 'stashed', name: (await stash('prompts', new Map([[prompts.name, prompts.file]])))[0] }
         : prompts,
   };
+}
+
+/**
+ * Whether this browser lets the run keep checkpoints: the reference plus two slots of the trained block
+ * and its two Adam moments (f32), against navigator.storage.estimate()'s quota (the previous run's
+ * checkpoint, about to be replaced, counted as free). Throws saying how much is needed and allowed.
+ */
+export async function checkCheckpointRoom(session: TrainingSession): Promise<void> {
+  const est = await navigator.storage?.estimate?.();
+  if (!est?.quota) return;
+  const old = (await checkpointInfo())?.bytes ?? 0;
+  const free = est.quota - (est.usage ?? 0) + old;
+  const block = session.policy.net.trainTable.total * 4;
+  const needed = gpt2ParamTable(session.config).total * 4 + 2 * 3 * block;
+  if (needed > free) {
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+    throw new Error(
+      `checkpoints of this run need about ${mib(needed)} (the reference, and two slots of the policy with ` +
+        `Adam's moments); this browser allows this site ${mib(free)} more (quota ${mib(est.quota)}, in use ` +
+        `${mib(est.usage ?? 0)}). A normal (not private) window, or LoRA, needs less room`,
+    );
+  }
 }
 
 /** Saves the session after its last completed step. */

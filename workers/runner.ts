@@ -31,6 +31,7 @@ import { applyCheckpoint } from '../src/rl/checkpoint-io.ts';
 import { rolloutSettings } from '../src/rl/trainer.ts';
 import {
   beginCheckpointedRun,
+  checkCheckpointRoom,
   discardCheckpoint,
   loadCheckpoint,
   saveCheckpoint,
@@ -151,7 +152,7 @@ export class Runner {
       this.marks = ck?.state.marks ?? [];
       this.savedStep = ck ? startStep : -1;
       if (ck) this.stored = ck.state.app.settings;
-      else if (s.checkpointEvery > 0) this.stored = await this.beginCheckpoints(s);
+      else if (s.checkpointEvery > 0) this.stored = await this.beginCheckpoints(s, this.session);
       // A new run without checkpoints still replaces the saved one, which no longer matches the page.
       else await discardCheckpoint();
       const c = this.session.config;
@@ -183,8 +184,9 @@ export class Runner {
   }
 
   /** Checkpoints are a safety net: without OPFS (e.g. some private windows) the run goes on without them. */
-  private async beginCheckpoints(s: RunSettings): Promise<StoredSettings | null> {
+  private async beginCheckpoints(s: RunSettings, session: TrainingSession): Promise<StoredSettings | null> {
     try {
+      await checkCheckpointRoom(session);
       return await beginCheckpointedRun(s);
     } catch (e) {
       this.post({

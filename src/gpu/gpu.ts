@@ -1,12 +1,12 @@
-import { STORAGE_USAGE, alignUp, asView, packUniforms, type Bindable, type F32 } from './buffers.ts';
+import { STORAGE_USAGE, alignUp, asView, type Bindable } from './buffers.ts';
 import { openDevice, type AdapterSummary } from './device.ts';
 import { GpuDeviceLostError, GpuOutOfMemoryError, GpuValidationError } from './errors.ts';
 import { countDispatch, emptyCounters, KernelTimer, type GpuCounters } from './counters.ts';
 import { PipelineCache } from './pipelines.ts';
 
 export interface DispatchArgs {
-  /** Uniform struct bound at @binding(0), packed by packUniforms. Omit for kernels without one. */
-  uniforms?: readonly (number | F32)[];
+  /** Uniform struct bound at @binding(0), packed by its uniformStruct (src/gpu/uniforms.ts). Omit for kernels without one. */
+  uniforms?: Uint8Array;
   /** Storage buffers, bound in order after the uniform (from @binding(0) when there is none). */
   buffers: readonly Bindable[];
   /** Workgroup counts [x, y, z]. */
@@ -171,7 +171,7 @@ export class Gpu {
     this.throwIfBroken();
     const entries: GPUBindGroupEntry[] = [];
     let bytes = 0;
-    if (args.uniforms) entries.push({ binding: 0, resource: this.uniformSlot(packUniforms(args.uniforms)) });
+    if (args.uniforms) entries.push({ binding: 0, resource: this.uniformSlot(args.uniforms) });
     for (const b of args.buffers) {
       const v = asView(b);
       bytes += v.size;

@@ -12,9 +12,22 @@
  * t is the 1-based step count. Parameters that take no weight decay (biases, layernorms, as
  * nanoGPT groups them) are a second call over their own View with weightDecay 0.
  */
-import { f32, type Bindable } from '../gpu/buffers.ts';
+import type { Bindable } from '../gpu/buffers.ts';
 import { flatGrid, type Gpu } from '../gpu/gpu.ts';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './adamw.wgsl';
+
+/** The shader's uniform struct (src/gpu/uniforms.ts). */
+export const PARAMS = uniformStruct('Params', {
+  N: 'u32',
+  decay: 'f32',
+  one_minus_beta1: 'f32',
+  beta2: 'f32',
+  one_minus_beta2: 'f32',
+  step_size: 'f32',
+  bc2_sqrt: 'f32',
+  eps: 'f32',
+});
 
 export interface AdamWConfig {
   lr: number;
@@ -106,16 +119,16 @@ export function adamwUpdate(
 ): void {
   const s = stepScalars(step);
   gpu.dispatch(gpu.pipelines.get(wgsl, 'adamw_update'), {
-    uniforms: [
+    uniforms: PARAMS.pack({
       N,
-      f32(s.decay),
-      f32(s.oneMinusBeta1),
-      f32(s.beta2),
-      f32(s.oneMinusBeta2),
-      f32(s.stepSize),
-      f32(s.bc2Sqrt),
-      f32(s.eps),
-    ],
+      decay: s.decay,
+      one_minus_beta1: s.oneMinusBeta1,
+      beta2: s.beta2,
+      one_minus_beta2: s.oneMinusBeta2,
+      step_size: s.stepSize,
+      bc2_sqrt: s.bc2Sqrt,
+      eps: s.eps,
+    }),
     buffers: [params, m, v, grads],
     workgroups: flatGrid(Math.ceil(N / 256)),
   });

@@ -10,9 +10,20 @@
  * at all attends uniformly to its T keys (HF's eager attention: its finfo.min fill makes the scores
  * equal). att is not stored: nothing here needs a backward.
  */
-import { f32, type Bindable } from '../gpu/buffers.ts';
+import type { Bindable } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './attention-bidir.wgsl';
+
+/** The shader's uniform struct (src/gpu/uniforms.ts). */
+export const PARAMS = uniformStruct('Params', {
+  B: 'u32',
+  T: 'u32',
+  C: 'u32',
+  NH: 'u32',
+  has_mask: 'u32',
+  scale: 'f32',
+});
 
 type Floats = Float32Array | Float64Array;
 type Mask = Int32Array | Uint32Array;
@@ -104,7 +115,7 @@ export function attentionBidirForward(
       ? gpu.pipelines.get(wgsl, 'attention_bidir_tiled', { HS4: HS / 4 })
       : gpu.pipelines.get(wgsl, 'attention_bidir_naive');
   gpu.dispatch(pipeline, {
-    uniforms: [B, T, C, NH, mask ? 1 : 0, f32(1 / Math.sqrt(HS))],
+    uniforms: PARAMS.pack({ B, T, C, NH, has_mask: Boolean(mask), scale: 1 / Math.sqrt(HS) }),
     // With no mask, qkv is bound in its place; the kernels never read it then.
     buffers: [qkv, mask ?? qkv, out],
     workgroups: [Math.ceil(T / WG_Q), NH, B],

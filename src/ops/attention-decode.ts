@@ -14,9 +14,23 @@
  *                    prompt position. Causality is implicit: keys past Tk - 1 are not read.
  * Row b's result is what attentionForward gives its query at cache index Tk - 1 (see attention.ts).
  */
-import { f32, type Bindable, type F32 } from '../gpu/buffers.ts';
+import type { Bindable } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './attention-decode.wgsl';
+
+/** The shader's uniform struct (src/gpu/uniforms.ts). */
+export const PARAMS = uniformStruct('Params', {
+  B: 'u32',
+  C: 'u32',
+  NH: 'u32',
+  HS: 'u32',
+  maxT: 'u32',
+  T: 'u32',
+  t0: 'u32',
+  Tk: 'u32',
+  scale: 'f32',
+});
 
 type Floats = Float32Array | Float64Array;
 type Mask = Int32Array | Uint32Array;
@@ -101,11 +115,11 @@ export function attentionDecodeCpu(
 function uniforms(
   { B, C, NH, maxT }: KvCacheDims,
   { T = 0, t0 = 0, Tk = 0 }: { T?: number; t0?: number; Tk?: number },
-): (number | F32)[] {
+): Uint8Array {
   const HS = C / NH;
   if (!Number.isInteger(HS) || HS > MAX_HS)
     throw new Error(`attention-decode: C=${C} NH=${NH} gives HS=${HS}`);
-  return [B, C, NH, HS, maxT, T, t0, Tk, f32(1 / Math.sqrt(HS))];
+  return PARAMS.pack({ B, C, NH, HS, maxT, T, t0, Tk, scale: 1 / Math.sqrt(HS) });
 }
 
 /** kv[:, b, :, t0 + t] = k, v of qkv[b, t] for t < T. */

@@ -12,9 +12,21 @@
  * (torch autograd would through `scores + finfo.min`, which only matters if dout there is non-zero;
  * losses mask padded positions, so it is zero). Backward accumulates dqkv +=.
  */
-import { f32, type Bindable, type F32 } from '../gpu/buffers.ts';
+import type { Bindable } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './attention.wgsl';
+
+/** The shader's uniform struct (src/gpu/uniforms.ts). */
+export const PARAMS = uniformStruct('Params', {
+  T: 'u32',
+  C: 'u32',
+  NH: 'u32',
+  HS: 'u32',
+  has_mask: 'u32',
+  masked_fill: 'u32',
+  scale: 'f32',
+});
 
 type Floats = Float32Array | Float64Array;
 type Mask = Int32Array | Uint32Array;
@@ -181,8 +193,16 @@ function checkKernel(kernel: AttentionKernel, { C, NH }: AttentionDims): boolean
   return kernel === 'rows';
 }
 
-function uniforms({ T, C, NH }: AttentionDims, hasMask: boolean, fillMaskedRows: boolean): (number | F32)[] {
+function uniforms({ T, C, NH }: AttentionDims, hasMask: boolean, fillMaskedRows: boolean): Uint8Array {
   const HS = C / NH;
   if (!Number.isInteger(HS) || HS > MAX_HS) throw new Error(`attention: C=${C} NH=${NH} gives HS=${HS}`);
-  return [T, C, NH, HS, hasMask ? 1 : 0, fillMaskedRows ? 1 : 0, f32(1 / Math.sqrt(HS))];
+  return PARAMS.pack({
+    T,
+    C,
+    NH,
+    HS,
+    has_mask: hasMask,
+    masked_fill: fillMaskedRows,
+    scale: 1 / Math.sqrt(HS),
+  });
 }

@@ -4,9 +4,13 @@
  * The mask is a pure function of (seed, stream, i), so backward recomputes it and nothing is stored;
  * LoRA gives each (layer, module) its own stream. out must not alias inp, nor dinp alias dout.
  */
-import { f32, type Bindable } from '../gpu/buffers.ts';
+import type { Bindable } from '../gpu/buffers.ts';
 import { flatGrid, type Gpu } from '../gpu/gpu.ts';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './dropout.wgsl';
+
+/** The shader's uniform struct (src/gpu/uniforms.ts). */
+export const PARAMS = uniformStruct('Params', { N: 'u32', seed: 'u32', stream: 'u32', p: 'f32' });
 import { pcg3d } from './sample.ts';
 
 export interface DropoutDims {
@@ -66,7 +70,7 @@ export function dropoutForward(
 ): void {
   check(mask);
   gpu.dispatch(gpu.pipelines.get(wgsl, 'dropout_forward'), {
-    uniforms: [N, mask.seed, mask.stream, f32(mask.p)],
+    uniforms: PARAMS.pack({ N, seed: mask.seed, stream: mask.stream, p: mask.p }),
     buffers: [out, inp],
     workgroups: flatGrid(Math.ceil(N / WG)),
   });
@@ -81,7 +85,7 @@ export function dropoutBackward(
 ): void {
   check(mask);
   gpu.dispatch(gpu.pipelines.get(wgsl, 'dropout_backward'), {
-    uniforms: [N, mask.seed, mask.stream, f32(mask.p)],
+    uniforms: PARAMS.pack({ N, seed: mask.seed, stream: mask.stream, p: mask.p }),
     buffers: [dinp, dout],
     workgroups: flatGrid(Math.ceil(N / WG)),
   });

@@ -8,7 +8,12 @@
  */
 import type { Bindable } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './encoder.wgsl';
+
+/** The shader's uniform structs (src/gpu/uniforms.ts). */
+export const PARAMS = uniformStruct('Params', { B: 'u32', T: 'u32', C: 'u32' });
+export const BUCKET_PARAMS = uniformStruct('BucketParams', { C: 'u32', rows: 'u32' });
 
 type Floats = Float32Array | Float64Array;
 type Indices = Int32Array | Uint32Array;
@@ -53,7 +58,7 @@ export function encoderForward(
   { B, T, C }: EncoderDims,
 ): void {
   gpu.dispatch(gpu.pipelines.get(wgsl, 'encoder_forward'), {
-    uniforms: [B, T, C],
+    uniforms: PARAMS.pack({ B, T, C }),
     buffers: [out, ids, pos, wte, wpe],
     workgroups: [Math.ceil(C / WG), T, B],
   });
@@ -95,12 +100,12 @@ export function encoderBackward(
   const pipeline = gpu.pipelines.get(wgsl, 'encoder_backward_buckets');
   const groupsC = Math.ceil(C / WG);
   gpu.dispatch(pipeline, {
-    uniforms: [C, buckets.wteRows],
+    uniforms: BUCKET_PARAMS.pack({ C, rows: buckets.wteRows }),
     buffers: [dwte, dout, buckets.wte],
     workgroups: [buckets.wteRows, groupsC],
   });
   gpu.dispatch(pipeline, {
-    uniforms: [C, buckets.wpeRows],
+    uniforms: BUCKET_PARAMS.pack({ C, rows: buckets.wpeRows }),
     buffers: [dwpe, dout, buckets.wpe],
     workgroups: [buckets.wpeRows, groupsC],
   });

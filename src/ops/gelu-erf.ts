@@ -7,7 +7,11 @@
  */
 import type { Bindable } from '../gpu/buffers.ts';
 import { flatGrid, type Gpu } from '../gpu/gpu.ts';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './gelu-erf.wgsl';
+
+/** The shader's uniform struct (src/gpu/uniforms.ts). */
+export const PARAMS = uniformStruct('Params', { N: 'u32' });
 
 type Floats = Float32Array | Float64Array;
 
@@ -65,7 +69,7 @@ export function geluErfForward(
   { N }: GeluErfDims,
 ): void {
   gpu.dispatch(gpu.pipelines.get(wgsl, 'gelu_erf_forward'), {
-    uniforms: [N],
+    uniforms: PARAMS.pack({ N }),
     buffers: [out, inp],
     workgroups: flatGrid(Math.ceil(N / WG)),
   });

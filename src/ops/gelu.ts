@@ -6,7 +6,11 @@
  */
 import type { Bindable } from '../gpu/buffers.ts';
 import { flatGrid, type Gpu } from '../gpu/gpu.ts';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './gelu.wgsl';
+
+/** The shader's uniform struct (src/gpu/uniforms.ts). */
+export const PARAMS = uniformStruct('Params', { N: 'u32' });
 
 type Floats = Float32Array | Float64Array;
 
@@ -47,7 +51,7 @@ export function geluForward(
   { N }: GeluDims,
 ): void {
   gpu.dispatch(gpu.pipelines.get(wgsl, 'gelu_forward'), {
-    uniforms: [N],
+    uniforms: PARAMS.pack({ N }),
     buffers: [out, inp],
     workgroups: flatGrid(Math.ceil(N / WG)),
   });
@@ -60,7 +64,7 @@ export function geluBackward(
   { N }: GeluDims,
 ): void {
   gpu.dispatch(gpu.pipelines.get(wgsl, 'gelu_backward'), {
-    uniforms: [N],
+    uniforms: PARAMS.pack({ N }),
     buffers: [dinp, inp, dout],
     workgroups: flatGrid(Math.ceil(N / WG)),
   });

@@ -12,9 +12,13 @@
  * same gradients give the same norm on every run. `out` and `partials` must be buffers other than
  * `grads` (one pass writes what the next reads).
  */
-import { f32, type Bindable } from '../gpu/buffers.ts';
+import type { Bindable } from '../gpu/buffers.ts';
 import { flatGrid, type Gpu } from '../gpu/gpu.ts';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './grad-norm.wgsl';
+
+/** The shader's uniform struct (src/gpu/uniforms.ts). */
+export const PARAMS = uniformStruct('Params', { N: 'u32', count: 'u32', max_norm: 'f32' });
 
 /** Workgroups of the first pass: enough to fill a large GPU, few enough for one final workgroup. */
 const MAX_PARTIALS = 1024;
@@ -47,7 +51,7 @@ export function gradNorm(
   { N, maxNorm = Infinity }: { N: number; maxNorm?: number },
 ): void {
   const count = gradNormPartialCount(N);
-  const uniforms = [N, count, f32(maxNorm)];
+  const uniforms = PARAMS.pack({ N, count, max_norm: maxNorm });
   gpu.dispatch(gpu.pipelines.get(wgsl, 'grad_norm_partials'), {
     uniforms,
     buffers: [partials, grads],
@@ -68,7 +72,7 @@ export function clipGradNorm(
 ): void {
   gradNorm(gpu, { out, partials }, { grads }, { N, maxNorm });
   gpu.dispatch(gpu.pipelines.get(wgsl, 'grad_norm_clip'), {
-    uniforms: [N, gradNormPartialCount(N), f32(maxNorm)],
+    uniforms: PARAMS.pack({ N, count: gradNormPartialCount(N), max_norm: maxNorm }),
     buffers: [grads, out],
     workgroups: flatGrid(Math.ceil(N / 256)),
   });
@@ -95,7 +99,7 @@ export function findNonFinite(
   { N }: { N: number },
 ): void {
   gpu.dispatch(gpu.pipelines.get(wgsl, 'find_nonfinite'), {
-    uniforms: [N, 0, f32(0)],
+    uniforms: PARAMS.pack({ N, count: 0, max_norm: 0 }),
     buffers: [flag, inp],
     workgroups: flatGrid(Math.ceil(N / 256)),
   });

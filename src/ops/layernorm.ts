@@ -5,10 +5,15 @@
  * atomics): dweight/dbias sum over B*T rows in two passes, per chunk of rows into `scratch`, then over
  * the chunks.
  */
-import { alignUp, asView, f32, type Bindable } from '../gpu/buffers.ts';
+import { alignUp, asView, type Bindable } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import wgslSubgroups from './layernorm-subgroups.wgsl';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './layernorm.wgsl';
+
+/** The shaders' uniform structs (src/gpu/uniforms.ts; layernorm-subgroups.wgsl declares Params too). */
+export const PARAMS = uniformStruct('Params', { rows: 'u32', C: 'u32', eps: 'f32', rows_per_chunk: 'u32' });
+export const REDUCE_PARAMS = uniformStruct('ReduceParams', { K: 'u32', C: 'u32' });
 import { bestReduction, type Reduction } from './reduction.ts';
 
 type Floats = Float32Array | Float64Array;
@@ -149,7 +154,7 @@ function forward(
   constants: Record<string, number>,
 ): void {
   gpu.dispatch(gpu.pipelines.get(code, entry, constants), {
-    uniforms: [B * T, C, f32(eps), 0],
+    uniforms: PARAMS.pack({ rows: B * T, C, eps, rows_per_chunk: 0 }),
     buffers: [inp, weight, bias, out, mean, rstd],
     workgroups,
   });
@@ -186,7 +191,7 @@ export function layernormBackward(
   { B, T, C }: LayernormDims,
   reduction: Reduction = bestReduction(gpu),
 ): void {
-  const uniforms = [B * T, C, f32(LAYERNORM_EPS), ROWS_PER_CHUNK];
+  const uniforms = PARAMS.pack({ rows: B * T, C, eps: LAYERNORM_EPS, rows_per_chunk: ROWS_PER_CHUNK });
   const k = C % 4 === 0 ? rowKernel(gpu, { B, T, C }, reduction) : null;
   gpu.dispatch(
     k
@@ -215,7 +220,11 @@ export function layernormBackward(
     [dweight, partDweight],
     [dbias, partDbias],
   ] as const) {
-    gpu.dispatch(reduce, { uniforms: [K, C], buffers: [dst, parts], workgroups: [Math.ceil(C / WG_C)] });
+    gpu.dispatch(reduce, {
+      uniforms: REDUCE_PARAMS.pack({ K, C }),
+      buffers: [dst, parts],
+      workgroups: [Math.ceil(C / WG_C)],
+    });
   }
 }
 
@@ -226,7 +235,7 @@ export function layernormBackwardNaive(
   { dout, inp, weight, mean, rstd }: BackwardInputs,
   { B, T, C }: LayernormDims,
 ): void {
-  const uniforms = [B * T, C, f32(LAYERNORM_EPS), 0];
+  const uniforms = PARAMS.pack({ rows: B * T, C, eps: LAYERNORM_EPS, rows_per_chunk: 0 });
   gpu.dispatch(gpu.pipelines.get(wgsl, 'layernorm_backward_dinp_naive'), {
     uniforms,
     buffers: [inp, weight, dout, dinp, mean, rstd],

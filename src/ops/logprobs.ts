@@ -14,10 +14,30 @@
  *   dL/dlogits_j = (dlogprob (onehot_j - p_j) - dentropy p_j (log p_j + H)) / temperature
  * An ignored row's logprob is the constant 0, so its dlogprob term is 0.
  */
-import { asView, f32, type Bindable, type F32, type View } from '../gpu/buffers.ts';
+import { asView, type Bindable, type View } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import wgslSubgroups from './logprobs-subgroups.wgsl';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './logprobs.wgsl';
+
+/** The shaders' uniform structs (src/gpu/uniforms.ts; logprobs-subgroups.wgsl declares FwdParams too). */
+export const FWD_PARAMS = uniformStruct('FwdParams', {
+  R: 'u32',
+  V: 'u32',
+  ldV: 'u32',
+  row0: 'u32',
+  inv_temperature: 'f32',
+});
+export const BWD_PARAMS = uniformStruct('BwdParams', {
+  R: 'u32',
+  V: 'u32',
+  ldV: 'u32',
+  row0: 'u32',
+  inv_temperature: 'f32',
+  dlogprob_mode: 'u32',
+  dlogprob_const: 'f32',
+  has_dentropy: 'u32',
+});
 import { bestReduction, type Reduction } from './reduction.ts';
 
 export interface LogitsDims {
@@ -200,16 +220,16 @@ export function logprobsBackward(
   const entry = 'logprobs_backward' + (inPlace ? '_inplace' : '') + (vec4 ? '_vec4' : '');
   const mode = dlogprob === null ? 0 : typeof dlogprob === 'number' ? 2 : 1;
   gpu.dispatch(gpu.pipelines.get(wgsl, entry, { WG }), {
-    uniforms: [
-      d.R,
-      d.V,
-      d.ldV,
-      d.row0,
-      f32(1 / d.temperature),
-      mode,
-      f32(typeof dlogprob === 'number' ? dlogprob : 0),
-      dentropy ? 1 : 0,
-    ],
+    uniforms: BWD_PARAMS.pack({
+      R: d.R,
+      V: d.V,
+      ldV: d.ldV,
+      row0: d.row0,
+      inv_temperature: 1 / d.temperature,
+      dlogprob_mode: mode,
+      dlogprob_const: typeof dlogprob === 'number' ? dlogprob : 0,
+      has_dentropy: dentropy !== null,
+    }),
     // Absent inputs are never read; lse (read-only, always present) is bound in their place.
     buffers: [
       out,
@@ -237,8 +257,8 @@ function resolve({ R, V, ldV = V, row0 = 0, temperature = 1 }: LogitsDims): Reso
   return { R, V, ldV, row0, temperature };
 }
 
-function fwdUniforms({ R, V, ldV, row0, temperature }: Resolved): (number | F32)[] {
-  return [R, V, ldV, row0, f32(1 / temperature)];
+function fwdUniforms({ R, V, ldV, row0, temperature }: Resolved): Uint8Array {
+  return FWD_PARAMS.pack({ R, V, ldV, row0, inv_temperature: 1 / temperature });
 }
 
 function checkTarget(t: number, V: number): number {

@@ -21,11 +21,29 @@
  * `out` must not share a GPUBuffer with `a`, `b` or `bias`: WebGPU forbids binding one buffer as
  * writable and read-only storage in the same dispatch, even at disjoint ranges.
  */
-import { f32, asView, type Bindable } from '../gpu/buffers.ts';
+import { asView, type Bindable } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import dbiasWgsl from './matmul-dbias.wgsl';
 import vec4Wgsl from './matmul-vec4.wgsl';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './matmul.wgsl';
+
+/** The shaders' uniform structs (src/gpu/uniforms.ts; matmul-vec4.wgsl declares the same Params). */
+export const PARAMS = uniformStruct('Params', {
+  M: 'u32',
+  N: 'u32',
+  K: 'u32',
+  lda: 'u32',
+  ldb: 'u32',
+  ldc: 'u32',
+  stride_a: 'u32',
+  stride_b: 'u32',
+  stride_c: 'u32',
+  alpha: 'f32',
+  beta: 'f32',
+  has_bias: 'u32',
+});
+export const DBIAS_PARAMS = uniformStruct('Params', { BT: 'u32', OC: 'u32' });
 
 export type Floats = Float32Array | Float64Array;
 
@@ -274,20 +292,20 @@ export function matmulWith(
     pipeline = gpu.pipelines.get(wgsl, 'matmul_naive', constants);
   }
   gpu.dispatch(pipeline, {
-    uniforms: [
+    uniforms: PARAMS.pack({
       M,
       N,
       K,
-      s.lda,
-      s.ldb,
-      s.ldc,
-      s.strideA,
-      s.strideB,
-      s.strideC,
-      f32(s.alpha),
-      f32(s.beta),
-      bias ? 1 : 0,
-    ],
+      lda: s.lda,
+      ldb: s.ldb,
+      ldc: s.ldc,
+      stride_a: s.strideA,
+      stride_b: s.strideB,
+      stride_c: s.strideC,
+      alpha: s.alpha,
+      beta: s.beta,
+      has_bias: Boolean(bias),
+    }),
     // With no bias, `a` is bound in its place (both read-only); the kernel never reads it.
     buffers: [out, a, b, bias ?? a],
     workgroups,
@@ -339,7 +357,7 @@ export function matmulDbias(
   { BT, OC }: { BT: number; OC: number },
 ): void {
   gpu.dispatch(gpu.pipelines.get(dbiasWgsl, 'matmul_dbias'), {
-    uniforms: [BT, OC],
+    uniforms: DBIAS_PARAMS.pack({ BT, OC }),
     buffers: [dbias, dout],
     workgroups: [Math.ceil(OC / 32)],
   });

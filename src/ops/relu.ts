@@ -4,7 +4,11 @@
  */
 import type { Bindable } from '../gpu/buffers.ts';
 import { flatGrid, type Gpu } from '../gpu/gpu.ts';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './relu.wgsl';
+
+/** The shader's uniform struct (src/gpu/uniforms.ts). */
+export const PARAMS = uniformStruct('Params', { N: 'u32' });
 
 type Floats = Float32Array | Float64Array;
 
@@ -27,7 +31,7 @@ export function reluForward(
   { N }: ReluDims,
 ): void {
   gpu.dispatch(gpu.pipelines.get(wgsl, 'relu_forward'), {
-    uniforms: [N],
+    uniforms: PARAMS.pack({ N }),
     buffers: [out, inp],
     workgroups: flatGrid(Math.ceil(N / WG)),
   });

@@ -6,7 +6,11 @@
  */
 import type { Bindable } from '../gpu/buffers.ts';
 import { flatGrid, type Gpu } from '../gpu/gpu.ts';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './residual.wgsl';
+
+/** The shader's uniform struct (src/gpu/uniforms.ts). */
+export const PARAMS = uniformStruct('Params', { N: 'u32' });
 
 type Floats = Float32Array | Float64Array;
 
@@ -44,7 +48,7 @@ export function residualForward(
   { N }: ResidualDims,
 ): void {
   gpu.dispatch(gpu.pipelines.get(wgsl, 'residual_forward'), {
-    uniforms: [N],
+    uniforms: PARAMS.pack({ N }),
     buffers: [out, inp1, inp2],
     workgroups: flatGrid(Math.ceil(N / WG)),
   });
@@ -57,7 +61,7 @@ export function residualBackward(
   { N }: ResidualDims,
 ): void {
   gpu.dispatch(gpu.pipelines.get(wgsl, 'residual_backward'), {
-    uniforms: [N],
+    uniforms: PARAMS.pack({ N }),
     buffers: [dinp1, dinp2, dout],
     workgroups: flatGrid(Math.ceil(N / WG)),
   });

@@ -28,10 +28,27 @@
  * `sampleUniform` is its CPU twin, so `sampleCpu` given those uniforms picks what the GPU picks (up to
  * f32 rounding at a boundary between two tokens' intervals).
  */
-import { f32, type Bindable, type F32 } from '../gpu/buffers.ts';
+import type { Bindable } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { checkRows, chunk } from './logprobs.ts';
+import { uniformStruct } from '../gpu/uniforms.ts';
 import wgsl from './sample.wgsl';
+
+/** The shader's uniform struct (src/gpu/uniforms.ts). */
+export const PARAMS = uniformStruct('Params', {
+  R: 'u32',
+  V: 'u32',
+  ldV: 'u32',
+  row0: 'u32',
+  inv_temperature: 'f32',
+  top_k: 'u32',
+  top_p: 'f32',
+  seed: 'u32',
+  step: 'u32',
+  eos_id: 'i32',
+  pad_id: 'i32',
+  greedy: 'u32',
+});
 
 export interface SampleOptions {
   /** Rows in this chunk. */
@@ -203,21 +220,21 @@ export function workgroupSize(V: number): number {
   return Math.min(256, Math.max(4, 2 ** Math.ceil(Math.log2(Math.ceil(V / 8)))));
 }
 
-function uniformsOf(o: Resolved): (number | F32)[] {
-  return [
-    o.R,
-    o.V,
-    o.ldV,
-    o.row0,
-    f32(1 / o.temperature),
-    o.topK,
-    f32(o.topP),
-    o.seed,
-    o.step,
-    o.eosId,
-    o.padId,
-    o.greedy ? 1 : 0,
-  ];
+function uniformsOf(o: Resolved): Uint8Array {
+  return PARAMS.pack({
+    R: o.R,
+    V: o.V,
+    ldV: o.ldV,
+    row0: o.row0,
+    inv_temperature: 1 / o.temperature,
+    top_k: o.topK,
+    top_p: o.topP,
+    seed: o.seed,
+    step: o.step,
+    eos_id: o.eosId,
+    pad_id: o.padId,
+    greedy: o.greedy,
+  });
 }
 
 /**

@@ -115,13 +115,20 @@ describe('LoRA settings', () => {
     }
   });
 
-  test('DPO takes LoRA; a reward model refuses it on use_peft', () => {
+  test('DPO, reward models and PPO take LoRA; a bad LoRA field stops the PPO run with its name', async () => {
     const d = M.demoMethodDraft('dpo');
     expect(M.resolvePreferenceSettings({ ...d, lora: on({}) }, policy).settings?.lora?.r).toBe(16);
     const r = M.demoMethodDraft('reward');
-    expect(fieldsOf(M.resolvePreferenceSettings({ ...r, lora: on({}) }, policy).errors)).toEqual([
-      'use_peft',
-    ]);
+    const rm = M.resolvePreferenceSettings({ ...r, lora: on({}) }, policy);
+    expect(rm.errors).toEqual([]);
+    expect(rm.settings?.lora?.r).toBe(16);
+    const { presetDraft } = await import('../../src/store/settings.ts');
+    const studio = presetDraft('mini-imdb');
+    const ppo = M.resolvePpoRun(studio, on({ lora_r: '4', lora_target_modules: 'c_attn,c_fc' }));
+    expect(ppo.errors).toEqual([]);
+    expect(ppo.settings?.lora).toMatchObject({ r: 4, targetModules: ['c_attn', 'c_fc'] });
+    expect(M.resolvePpoRun(studio, d.lora).settings?.lora).toBeNull();
+    expect(fieldsOf(M.resolvePpoRun(studio, on({ lora_r: '0' })).errors)).toEqual(['lora_r']);
   });
 
   test('full fine-tuning is checked against the adapter limits (params x 4 B one buffer, x 20 B in all)', () => {

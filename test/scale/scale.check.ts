@@ -7,16 +7,18 @@
  * memory sampled meanwhile to show the ~500 MB weights are not held several times over.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { unzipSync } from 'fflate';
-import type { Browser, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, expect, inject, test } from 'vitest';
 import { GPT2_SMALL } from '../../src/model/config.ts';
 import { gpt2ParamTable } from '../../src/model/param-table.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
-import { launchChromium } from '../helpers/browser.ts';
+import { launchChromiumProfile } from '../helpers/browser.ts';
 
-let browser: Browser;
+let browser: BrowserContext;
 let page: Page;
 const MiB = 2 ** 20;
 const mib = (b: number) => `${(b / MiB).toFixed(1)} MiB`;
@@ -46,8 +48,12 @@ const phaseOf = async () => (await page.getByTestId('phase').textContent()) ?? '
 
 test('GPT-2 124M in the studio: one PPO step, estimate vs allocated, OPFS checkpoint, .zip download', async () => {
   const t0 = Date.now();
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  // A profile on disk, as a user's normal window has: its storage quota is a share of the disk (an
+  // off-the-record profile's is too small for a 124M checkpoint; the studio then says so).
+  browser = await launchChromiumProfile(mkdtempSync(join(tmpdir(), 'scale-profile-')), {
+    viewport: { width: 1280, height: 900 },
+  });
+  page = await browser.newPage();
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') console.log(`[page ${m.type()}] ${m.text()}`);
   });
