@@ -13,7 +13,7 @@
 import { gpt2ParamTable } from '../src/model/param-table.ts';
 import type { CheckpointInfo, LocalFiles, RunSettings } from '../src/protocol.ts';
 import type { TrainingSession } from '../src/rl/session.ts';
-import { fileOf, notFound, parent, writeFile } from './opfs.ts';
+import { fileOf, notFound, opfsFolder, parent, writeFile } from './opfs.ts';
 import {
   CheckpointError,
   expectArray,
@@ -51,16 +51,7 @@ export interface StudioApp {
 /* ------------------------------------------------------------------------------------------------ */
 /* OPFS as a CheckpointStore                                                                         */
 
-async function root(create: boolean): Promise<FileSystemDirectoryHandle | null> {
-  if (typeof navigator === 'undefined' || !navigator.storage?.getDirectory) return null;
-  const opfs = await navigator.storage.getDirectory();
-  try {
-    return await opfs.getDirectoryHandle(DIR, { create });
-  } catch (e) {
-    if ((e as DOMException).name === 'NotFoundError') return null;
-    throw e;
-  }
-}
+const root = (create: boolean) => opfsFolder(DIR, create);
 
 function opfsStore(dir: FileSystemDirectoryHandle): CheckpointStore {
   return {

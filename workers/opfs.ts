@@ -5,6 +5,18 @@
 
 export const notFound = (e: unknown) => (e as DOMException).name === 'NotFoundError';
 
+/** The folder `name` at the OPFS root (made with `create`); null when absent or the browser has no OPFS. */
+export async function opfsFolder(name: string, create: boolean): Promise<FileSystemDirectoryHandle | null> {
+  if (typeof navigator === 'undefined' || !navigator.storage?.getDirectory) return null;
+  const opfs = await navigator.storage.getDirectory();
+  try {
+    return await opfs.getDirectoryHandle(name, { create });
+  } catch (e) {
+    if (notFound(e)) return null;
+    throw e;
+  }
+}
+
 /** The folder holding `name` ("a/b/file"), and the file's own name; null when a folder is missing. */
 export async function parent(
   dir: FileSystemDirectoryHandle,

@@ -10,7 +10,7 @@
  */
 import type { HFFiles } from '../src/model/hf-folder.ts';
 import type { KeptWeightsKind } from '../src/protocol.ts';
-import { fileOf, writeFile } from './opfs.ts';
+import { fileOf, opfsFolder, writeFile } from './opfs.ts';
 
 const DIR = 'rlhf-studio-runs';
 const MANIFEST = 'kept.json';
@@ -24,13 +24,7 @@ function checkId(runId: string): string {
 async function runsDir(create: boolean): Promise<FileSystemDirectoryHandle | null> {
   if (typeof navigator === 'undefined' || !navigator.storage?.getDirectory)
     throw new Error("this browser has no origin private file system (OPFS) for the runs' weights");
-  const opfs = await navigator.storage.getDirectory();
-  try {
-    return await opfs.getDirectoryHandle(DIR, { create });
-  } catch (e) {
-    if ((e as DOMException).name === 'NotFoundError') return null;
-    throw e;
-  }
+  return opfsFolder(DIR, create);
 }
 
 /** Removes a run's weights (nothing happens when there are none). */

@@ -4,6 +4,7 @@ import { useMethod } from '../store/method.ts';
 import { useStudio } from '../store/store.ts';
 import * as engine from './engine-client.ts';
 import { fmtNum } from './format.ts';
+import { QueryCount } from './fields.tsx';
 import { saveFile } from './save.ts';
 
 /**
@@ -42,15 +43,7 @@ export function EvaluatePanel() {
         <label htmlFor={`${id}-n`} className="hint">
           queries
         </label>
-        <input
-          id={`${id}-n`}
-          className="narrow"
-          type="number"
-          min={1}
-          max={256}
-          value={samples}
-          onChange={(e) => setSamples(Math.max(1, Math.min(256, Math.round(Number(e.target.value)) || 1)))}
-        />
+        <QueryCount id={`${id}-n`} value={samples} onChange={setSamples} />
         <label htmlFor={`${id}-seed`} className="hint">
           seed
         </label>

@@ -4,6 +4,7 @@ import { resolvePpoRun, useMethod } from '../store/method.ts';
 import { curve, overlayStat, useRuns, type SavedRun } from '../store/runs.ts';
 import { useStudio } from '../store/store.ts';
 import * as engine from './engine-client.ts';
+import { QueryCount } from './fields.tsx';
 import { fmtBytes, fmtNum } from './format.ts';
 
 const COLORS = ['#2f6fdb', '#c0392b', '#1e8449', '#8e44ad', '#d68910', '#17a589'];
@@ -139,16 +140,7 @@ function SideBySide({ picked }: { picked: SavedRun[] }) {
         {pendingId !== null ? 'Evaluating…' : `Evaluate ${policies.length} side by side`}
       </button>
       <label className="hint">
-        queries{' '}
-        <input
-          aria-label="side-by-side queries"
-          className="narrow"
-          type="number"
-          min={1}
-          max={256}
-          value={samples}
-          onChange={(e) => setSamples(Math.max(1, Math.min(256, Math.round(Number(e.target.value)) || 1)))}
-        />
+        queries <QueryCount label="side-by-side queries" value={samples} onChange={setSamples} />
       </label>
       <span className="hint">
         {busy

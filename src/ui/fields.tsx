@@ -142,3 +142,29 @@ export function Segmented<K extends string>({
     </div>
   );
 }
+
+/** How many queries to evaluate: 1 to 256 (evaluate.ts's bound), typed as a number. */
+export function QueryCount({
+  id,
+  label,
+  value,
+  onChange,
+}: {
+  id?: string;
+  label?: string;
+  value: number;
+  onChange: (n: number) => void;
+}) {
+  return (
+    <input
+      id={id}
+      aria-label={label}
+      className="narrow"
+      type="number"
+      min={1}
+      max={256}
+      value={value}
+      onChange={(e) => onChange(Math.max(1, Math.min(256, Math.round(Number(e.target.value)) || 1)))}
+    />
+  );
+}

@@ -2,16 +2,18 @@
  * The studio as a lab, end to end in headless Chromium on SwiftShader with the built-in demo
  * (public/models/mini-imdb): 3 PPO steps, then the Evaluate panel's before/after table with a number
  * in every reward and summary cell; then feedback mode: 6 clicks give 6 pairs, whose JSONL download
- * parses with prompt, chosen and rejected; then "DPO on my choices" runs 2 DPO updates on them; the
- * runs list then holds both runs with their trained models (OPFS), overlays their curves (one chart
- * per stat), evaluates both policies side by side against the reference, deletes one (its weights
- * too), and after a reload evaluates the kept one again.
+ * parses with prompt, chosen and rejected; then "DPO on my choices" runs 2 DPO updates on them; then
+ * 3 PPO steps toward negative. The runs list holds the three runs with their trained models (OPFS),
+ * overlays their curves (one chart per stat: both PPO rewards on one), evaluates the three policies
+ * side by side against the reference, deletes one (its weights too), and after a reload evaluates a
+ * kept one again.
  * Screenshots of each panel go to test-results/lab-*.png.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { launchChromium } from '../helpers/browser.ts';
+import { openStudioPage, studioPage } from '../helpers/studio-page.ts';
 
 let browser: Browser;
 let page: Page;
@@ -25,28 +27,18 @@ const LINK = new URLSearchParams({
   steps: '12',
 });
 
-const phaseOf = async () => (await page.getByTestId('phase').textContent()) ?? '';
+const { noErrors, until, waitForPhase, startTraining } = studioPage(() => page);
 const NUMBER = /^-?\d+(\.\d+)?(e[+-]?\d+)?$/;
 
 beforeAll(async () => {
   browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') console.log(`[page ${m.type()}] ${m.text()}`);
-  });
-  page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
-  await page.goto(`${inject('baseURL')}?${LINK}`);
+  page = await openStudioPage(browser, `${inject('baseURL')}?${LINK}`);
   mkdirSync('test-results', { recursive: true });
 });
 
 afterAll(async () => {
   await browser?.close();
 });
-
-async function noErrors(): Promise<void> {
-  const errors = page.getByTestId('error');
-  if (await errors.count()) throw new Error(`the studio shows an error: ${await errors.textContent()}`);
-}
 
 /** How many runs have weights kept in OPFS (workers/run-weights.ts's folder). */
 async function keptWeights(): Promise<number> {
@@ -60,23 +52,11 @@ async function keptWeights(): Promise<number> {
   });
 }
 
-/** Polls until `done` holds, failing at once on a studio error. */
-async function until(what: string, done: () => Promise<boolean>, timeout: number): Promise<void> {
-  const end = Date.now() + timeout;
-  while (!(await done())) {
-    await noErrors();
-    if (Date.now() > end) throw new Error(`${what}: not after ${timeout} ms (phase ${await phaseOf()})`);
-    await page.waitForTimeout(500);
-  }
-}
-
 describe('the studio as a lab', () => {
   test('3 PPO steps, then the Evaluate table with a number in every cell', async () => {
     const t0 = Date.now();
-    const train = page.getByTestId('train');
-    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
-    await train.click();
-    await until('3 PPO steps', async () => (await phaseOf()) === 'finished', 420_000);
+    await startTraining();
+    await waitForPhase('finished', 420_000);
     console.log(`[e2e] 3 PPO steps after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
     const panel = page.getByTestId('evaluate');
@@ -160,44 +140,64 @@ describe('the studio as a lab', () => {
     await expect.poll(() => form.locator('.field-error').count()).toBe(0);
     await method.getByLabel('PPO', { exact: true }).check();
     await page.getByTestId('feedback').getByTestId('feedback-dpo').click();
-    await until('2 DPO updates', async () => (await phaseOf()) === 'finished', 420_000);
+    await waitForPhase('finished', 420_000);
     expect(Number(await page.getByTestId('pref-step-counter').getAttribute('data-step'))).toBe(2);
     await page.screenshot({ path: 'test-results/lab-dpo.png', fullPage: true });
   }, 600_000);
 
-  test('the runs list keeps both runs with their models, overlays them, evaluates them side by side', async () => {
+  test('the runs list keeps the runs with their models, overlays them, evaluates them side by side', async () => {
     const panel = page.getByTestId('runs');
     const rows = panel.getByTestId('run-row');
     await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(2);
     expect(await rows.nth(0).textContent()).toMatch(/PPO positive, 3 steps/);
     expect(await rows.nth(1).textContent()).toMatch(/DPO, 2 steps/);
+
+    // A pessimistic policy beside the happy one: 3 PPO steps toward negative.
+    await page.getByTestId('method-switch').getByLabel('PPO', { exact: true }).check();
+    const target = page.getByTestId('target-sentiment');
+    await target.click();
+    await expect.poll(() => target.getAttribute('data-target')).toBe('negative');
+    await startTraining();
+    await waitForPhase('finished', 420_000);
+    await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(3);
+    expect(await rows.nth(2).textContent()).toMatch(/PPO negative, 3 steps/);
+    // Back to the positive reward for the evaluation (the happy / pessimistic / reference table).
+    await target.click();
+    await expect.poll(() => target.getAttribute('data-target')).toBe('positive');
+
     // Each run's trained model is kept with it (a whole GPT-2 folder in OPFS).
     const models = panel.getByTestId('run-weights');
-    await expect.poll(() => models.allTextContents(), { timeout: 60_000 }).toEqual(['policy', 'policy']);
+    await expect
+      .poll(() => models.allTextContents(), { timeout: 60_000 })
+      .toEqual(['policy', 'policy', 'policy']);
     expect(await panel.getByTestId('runs-usage').textContent()).toMatch(/storage in use .*B of/);
-    expect(await keptWeights()).toBe(2);
-    for (let i = 0; i < 2; i++) await rows.nth(i).locator('input[type="checkbox"]').check();
-    // One chart per stat: PPO's env/reward_mean, DPO's loss.
+    expect(await keptWeights()).toBe(3);
+    for (let i = 0; i < 3; i++) await rows.nth(i).locator('input[type="checkbox"]').check();
+    // One chart per stat: the two PPO runs' env/reward_mean overlaid, DPO's loss.
     const overlays = panel.getByTestId('runs-overlay');
     expect(await overlays.count()).toBe(2);
-    expect(await overlays.evaluateAll((fs) => fs.map((f) => f.getAttribute('data-stat')))).toEqual([
-      'env/reward_mean',
-      'loss',
+    expect(
+      await overlays.evaluateAll((fs) =>
+        fs.map((f) => [f.getAttribute('data-stat'), f.getAttribute('data-lines')]),
+      ),
+    ).toEqual([
+      ['env/reward_mean', '2'],
+      ['loss', '1'],
     ]);
-    expect(await panel.locator('polyline').count()).toBe(2);
+    expect(await panel.locator('polyline').count()).toBe(3);
 
-    // Both policies side by side against the reference (the form's demo policy), on the same queries.
+    // The three policies side by side against the reference (the form's demo policy), same queries.
     await panel.getByLabel('side-by-side queries').fill('4');
     await panel.getByTestId('evaluate-runs').click();
     const evaluate = page.getByTestId('evaluate');
     const summary = evaluate.getByTestId('evaluate-summary').locator('tbody tr');
-    await until('the side-by-side evaluation', async () => (await summary.count()) === 3, 300_000);
+    await until('the side-by-side evaluation', async () => (await summary.count()) === 4, 300_000);
     expect(await evaluate.getByTestId('evaluate-title').textContent()).toMatch(
-      /PPO positive, 3 steps · DPO, 2 steps vs the reference/,
+      /PPO positive, 3 steps · DPO, 2 steps · PPO negative, 3 steps vs the reference, reward toward positive/,
     );
     const names = await summary.evaluateAll((trs) => trs.map((tr) => tr.querySelector('td')?.textContent));
-    expect(names).toEqual(['reference', 'PPO positive, 3 steps', 'DPO, 2 steps']);
-    for (let i = 0; i < 3; i++) {
+    expect(names).toEqual(['reference', 'PPO positive, 3 steps', 'DPO, 2 steps', 'PPO negative, 3 steps']);
+    for (let i = 0; i < 4; i++) {
       const cells = await summary.nth(i).locator('td').allTextContents();
       for (const c of cells.slice(1)) expect(c).toMatch(NUMBER);
     }
@@ -205,21 +205,21 @@ describe('the studio as a lab', () => {
     expect(await table.count()).toBe(4);
     for (let i = 0; i < 4; i++) {
       const cells = await table.nth(i).locator('td').allTextContents();
-      expect(cells).toHaveLength(7);
-      for (const k of [2, 4, 6]) expect(cells[k]).toMatch(NUMBER);
+      expect(cells).toHaveLength(9);
+      for (const k of [2, 4, 6, 8]) expect(cells[k]).toMatch(NUMBER);
     }
     await panel.screenshot({ path: 'test-results/lab-runs.png' });
     await evaluate.screenshot({ path: 'test-results/lab-side-by-side.png' });
 
     // Delete removes the run from the list (read back from IndexedDB) and its weights from OPFS.
     await rows.nth(1).getByRole('button', { name: 'Delete' }).click();
-    await expect.poll(() => rows.count()).toBe(1);
-    await expect.poll(keptWeights).toBe(1);
+    await expect.poll(() => rows.count()).toBe(2);
+    await expect.poll(keptWeights).toBe(2);
 
-    // After a reload the kept run is still there, with its model, and evaluates again.
+    // After a reload the kept runs are still there, with their models, and evaluate again.
     await page.reload();
-    await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(1);
-    expect(await models.allTextContents()).toEqual(['policy']);
+    await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(2);
+    expect(await models.allTextContents()).toEqual(['policy', 'policy']);
     await rows.nth(0).locator('input[type="checkbox"]').check();
     await panel.getByLabel('side-by-side queries').fill('2');
     const button = panel.getByTestId('evaluate-runs');

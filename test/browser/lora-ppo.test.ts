@@ -6,8 +6,7 @@
  * straight run's metrics exactly; the adapter folder's download (peft's names and shapes, the value
  * head beside) and the merged weights (a whole GPT-2 folder) parse.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { unzipSync } from 'fflate';
+import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, describe, expect, inject, test } from 'vitest';
 import { makeGPT2Config } from '../../src/model/config.ts';
@@ -16,6 +15,7 @@ import { gpt2ParamTable } from '../../src/model/param-table.ts';
 import { PEFT_PREFIX } from '../../src/model/peft.ts';
 import { readSafetensors, tensorToF32 } from '../../src/model/safetensors.ts';
 import { launchChromium } from '../helpers/browser.ts';
+import { openStudioPage, studioPage } from '../helpers/studio-page.ts';
 
 /** public/models/mini-imdb/policy/config.json (make_mini_imdb.py's GPT2Config). */
 const DEMO_POLICY = makeGPT2Config({ vocab_size: 50257, n_positions: 64, n_embd: 64, n_layer: 2, n_head: 4 });
@@ -24,28 +24,20 @@ const LORA = { r: 4, alpha: 8, dropout: 0.05, targetModules: ['c_attn', 'c_proj'
 let browser: Browser;
 let page: Page;
 
-const stepOf = async () => Number(await page.getByTestId('step-counter').getAttribute('data-step'));
-const phaseOf = async () => (await page.getByTestId('phase').textContent()) ?? '';
-const savedStepOf = async () =>
-  Number((await page.getByTestId('status-checkpoint').textContent())?.match(/step (\d+)/)?.[1] ?? -1);
+const {
+  stepOf,
+  savedStepOf,
+  noErrors,
+  waitForPhase,
+  startTraining,
+  downloadZip,
+  downloadCsv,
+  pauseReloadResume,
+} = studioPage(() => page);
 
 afterAll(async () => {
   await browser?.close();
 });
-
-async function noErrors(): Promise<void> {
-  const errors = page.getByTestId('error');
-  if (await errors.count()) throw new Error(`the studio shows an error: ${await errors.textContent()}`);
-}
-
-async function waitForPhase(phase: string, timeout = 300_000): Promise<void> {
-  const end = Date.now() + timeout;
-  while ((await phaseOf()) !== phase) {
-    await noErrors();
-    if (Date.now() > end) throw new Error(`phase ${await phaseOf()} at step ${await stepOf()}, not ${phase}`);
-    await page.waitForTimeout(250);
-  }
-}
 
 /** Switches LoRA on in the method form (PPO stays the method) with LORA's settings. */
 async function switchLoraOn(): Promise<void> {
@@ -59,50 +51,13 @@ async function switchLoraOn(): Promise<void> {
   await expect.poll(() => form.locator('.field-error').count()).toBe(0);
 }
 
-async function startTraining(): Promise<void> {
-  const train = page.getByTestId('train');
-  await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
-  await train.click();
-}
-
-/** The metrics CSV without wall-clock and memory columns, as rows of column -> text. */
-async function metricsCsv(): Promise<Record<string, string>[]> {
-  const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-csv').click()]);
-  const [header, ...lines] = readFileSync(await csv.path(), 'utf8')
-    .trim()
-    .split('\n');
-  const names = header.split(',');
-  const clock = (k: string) => k.startsWith('time/') || k === 'step_seconds' || k === 'gpu_bytes';
-  return lines.map((l) =>
-    Object.fromEntries(
-      l
-        .split(',')
-        .map((x, i) => [names[i], x])
-        .filter(([k]) => !clock(k)),
-    ),
-  );
-}
-
-async function downloadZip(testId: string): Promise<{ folder: string; zip: Record<string, Uint8Array> }> {
-  const [download] = await Promise.all([
-    page.waitForEvent('download', { timeout: 120_000 }),
-    page.getByTestId(testId).click(),
-  ]);
-  const zip = unzipSync(readFileSync(await download.path()));
-  return { folder: Object.keys(zip)[0].split('/')[0], zip };
-}
-
 describe('LoRA PPO in the studio', () => {
   test('3 LoRA PPO steps; a reload resumes from the OPFS checkpoint exactly; adapter and merged downloads parse', async () => {
     const t0 = Date.now();
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') console.log(`[page ${m.type()}] ${m.text()}`);
-    });
-    page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
     // 12 samples / batch_size 4 = 3 PPO steps; a checkpoint after every step.
-    await page.goto(
+    page = await openStudioPage(
+      browser,
       `${inject('baseURL')}?batch_size=4&mini_batch_size=2&ppo_epochs=1&steps=12&learning_rate=5e-3&checkpoint_every=1`,
     );
     await switchLoraOn();
@@ -114,27 +69,16 @@ describe('LoRA PPO in the studio', () => {
     expect(await stepOf()).toBe(3);
     expect(await page.getByTestId('run-info').textContent()).toContain('LoRA r 4, alpha 8');
     await expect.poll(savedStepOf, { timeout: 30_000 }).toBe(3);
-    const straight = await metricsCsv();
+    const straight = await downloadCsv({ withoutClock: true });
     expect(straight.map((r) => r.step)).toEqual(['0', '1', '2']);
     console.log(`[e2e] 3 LoRA PPO steps after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const first = await downloadZip('download-weights');
 
     // Again, paused after a step, the page reloaded, resumed from the checkpoint.
-    await startTraining();
-    await expect.poll(stepOf, { timeout: 120_000 }).toBeGreaterThanOrEqual(1);
-    await page.getByTestId('pause').click();
-    await waitForPhase('paused', 120_000);
-    const paused = await stepOf();
-    expect(paused).toBeLessThan(3);
-    await expect.poll(savedStepOf, { timeout: 30_000 }).toBe(paused);
-    await page.reload();
-    const offer = page.getByTestId('resume-offer');
-    await offer.waitFor({ timeout: 30_000 });
-    expect(await offer.textContent()).toContain(`step ${paused} of 3`);
-    await page.getByTestId('resume-checkpoint').click();
+    await pauseReloadResume(3);
     await waitForPhase('finished');
     expect(await page.getByTestId('run-info').textContent()).toContain('LoRA r 4');
-    expect(await metricsCsv()).toEqual(straight);
+    expect(await downloadCsv({ withoutClock: true })).toEqual(straight);
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/studio-ppo-lora.png', fullPage: true });
 

@@ -7,8 +7,7 @@
  * adapter folder (peft's names and shapes) and the merged weights; reward models, in full and with
  * LoRA (peft's SEQ_CLS adapter folder; the merged model handed to the PPO form as its reward).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { unzipSync } from 'fflate';
+import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { makeGPT2Config } from '../../src/model/config.ts';
@@ -17,6 +16,7 @@ import { gpt2ParamTable } from '../../src/model/param-table.ts';
 import { PEFT_PREFIX } from '../../src/model/peft.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
 import { launchChromium } from '../helpers/browser.ts';
+import { openStudioPage, studioPage } from '../helpers/studio-page.ts';
 
 /** public/models/mini-imdb/policy/config.json (make_mini_imdb.py's GPT2Config). */
 const DEMO_POLICY = makeGPT2Config({ vocab_size: 50257, n_positions: 64, n_embd: 64, n_layer: 2, n_head: 4 });
@@ -24,27 +24,41 @@ const DEMO_POLICY = makeGPT2Config({ vocab_size: 50257, n_positions: 64, n_embd:
 let browser: Browser;
 let page: Page;
 
-const phaseOf = async () => (await page.getByTestId('phase').textContent()) ?? '';
-const pointsOf = async (id: string) => Number(await page.getByTestId(id).getAttribute('data-points'));
+const { phaseOf, pointsOf, noErrors, startTraining, downloadZip } = studioPage(() => page);
 const updateOf = async () => Number(await page.getByTestId('pref-step-counter').getAttribute('data-step'));
 
 beforeAll(async () => {
   browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') console.log(`[page ${m.type()}] ${m.text()}`);
-  });
-  page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
-  await page.goto(`${inject('baseURL')}?checkpoint_every=0`);
+  page = await openStudioPage(browser, `${inject('baseURL')}?checkpoint_every=0`);
 });
 
 afterAll(async () => {
   await browser?.close();
 });
 
-async function noErrors(): Promise<void> {
-  const errors = page.getByTestId('error');
-  if (await errors.count()) throw new Error(`the studio shows an error: ${await errors.textContent()}`);
+/** Presses Train once the form is valid and waits for the run to finish, failing on a studio error. */
+async function trainToTheEnd(): Promise<void> {
+  await startTraining();
+  const end = Date.now() + 540_000;
+  while ((await phaseOf()) !== 'finished') {
+    await noErrors();
+    if (Date.now() > end) throw new Error(`phase ${await phaseOf()} at update ${await updateOf()}`);
+    await page.waitForTimeout(500);
+  }
+}
+
+/** "Use as the PPO reward": the method switches back to PPO and the reward becomes the folder's files. */
+async function useAsReward(): Promise<void> {
+  await page.getByTestId('use-as-reward').click();
+  await expect.poll(() => page.getByTestId('method-switch').getByLabel('PPO').isChecked()).toBe(true);
+  await expect
+    .poll(() =>
+      page
+        .getByTestId('settings')
+        .getByText(/\d+ files/)
+        .count(),
+    )
+    .toBeGreaterThan(0);
 }
 
 describe('DPO in the studio', () => {
@@ -67,15 +81,7 @@ describe('DPO in the studio', () => {
     await field('learning_rate').fill('5e-3');
     await expect.poll(() => form.locator('.field-error').count()).toBe(0);
 
-    const train = page.getByTestId('train');
-    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
-    await train.click();
-    const end = Date.now() + 540_000;
-    while ((await phaseOf()) !== 'finished') {
-      await noErrors();
-      if (Date.now() > end) throw new Error(`phase ${await phaseOf()} at update ${await updateOf()}`);
-      await page.waitForTimeout(500);
-    }
+    await trainToTheEnd();
     console.log(`[e2e] 3 DPO updates after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     expect(await updateOf()).toBe(3);
     // One point per update on every chart of TRL's DPO stats.
@@ -94,13 +100,8 @@ describe('DPO in the studio', () => {
     await page.screenshot({ path: 'test-results/studio-dpo.png', fullPage: true });
 
     // The policy as a Hugging Face folder: GPT2LMHeadModel's names and the demo's shapes, no value head.
-    const [download] = await Promise.all([
-      page.waitForEvent('download', { timeout: 120_000 }),
-      page.getByTestId('download-weights').click(),
-    ]);
-    const zip = unzipSync(readFileSync(await download.path()));
+    const { zip, folder } = await downloadZip('download-weights');
     const names = Object.keys(zip);
-    const folder = names[0].split('/')[0];
     for (const f of ['config.json', 'model.safetensors', 'tokenizer.json'])
       expect(names).toContain(`${folder}/${f}`);
     const { tensors } = readSafetensors(zip[`${folder}/model.safetensors`]);
@@ -130,15 +131,7 @@ describe('DPO in the studio', () => {
     await field('per_device_train_batch_size').fill('2');
     await field('learning_rate').fill('5e-3');
     await expect.poll(() => form.locator('.field-error').count()).toBe(0);
-    const train = page.getByTestId('train');
-    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
-    await train.click();
-    const end = Date.now() + 540_000;
-    while ((await phaseOf()) !== 'finished') {
-      await noErrors();
-      if (Date.now() > end) throw new Error(`phase ${await phaseOf()} at update ${await updateOf()}`);
-      await page.waitForTimeout(500);
-    }
+    await trainToTheEnd();
     expect(await updateOf()).toBe(3);
     expect(await pointsOf('pref-chart-loss')).toBe(3);
     const firstRow = (await page.getByTestId('pref-pairs').locator('tbody tr').first().textContent()) ?? '';
@@ -147,12 +140,7 @@ describe('DPO in the studio', () => {
     await page.screenshot({ path: 'test-results/studio-dpo-lora.png', fullPage: true });
 
     // The peft adapter folder: adapter_config.json as peft writes it, lora_A/lora_B by peft's names.
-    const [download] = await Promise.all([
-      page.waitForEvent('download', { timeout: 120_000 }),
-      page.getByTestId('download-weights').click(),
-    ]);
-    const zip = unzipSync(readFileSync(await download.path()));
-    const folder = Object.keys(zip)[0].split('/')[0];
+    const { zip, folder } = await downloadZip('download-weights');
     const config = JSON.parse(new TextDecoder().decode(zip[`${folder}/adapter_config.json`]));
     expect(config).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8, fan_in_fan_out: true });
     expect(config.target_modules).toEqual(['c_attn', 'c_proj', 'c_fc']);
@@ -170,12 +158,7 @@ describe('DPO in the studio', () => {
     expect(tensors.get(`${PEFT_PREFIX}h.0.attn.c_attn.lora_B.weight`)?.shape).toEqual([192, 4]);
 
     // The merged weights: a whole GPT-2 folder.
-    const [merged] = await Promise.all([
-      page.waitForEvent('download', { timeout: 120_000 }),
-      page.getByTestId('download-merged').click(),
-    ]);
-    const mzip = unzipSync(readFileSync(await merged.path()));
-    const mfolder = Object.keys(mzip)[0].split('/')[0];
+    const { zip: mzip, folder: mfolder } = await downloadZip('download-merged');
     const full = readSafetensors(mzip[`${mfolder}/model.safetensors`]).tensors;
     expect(full.size).toBe(gpt2ParamTable(DEMO_POLICY).entries.length);
     expect(full.get('transformer.h.1.mlp.c_fc.weight')?.shape).toEqual([64, 256]);
@@ -190,15 +173,7 @@ describe('DPO in the studio', () => {
     await field('max_steps').fill('2');
     await field('per_device_train_batch_size').fill('2');
     await expect.poll(() => form.locator('.field-error').count()).toBe(0);
-    const train = page.getByTestId('train');
-    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
-    await train.click();
-    const end = Date.now() + 540_000;
-    while ((await phaseOf()) !== 'finished') {
-      await noErrors();
-      if (Date.now() > end) throw new Error(`phase ${await phaseOf()} at update ${await updateOf()}`);
-      await page.waitForTimeout(500);
-    }
+    await trainToTheEnd();
     for (const id of ['loss', 'accuracy', 'rewards']) expect(await pointsOf(`pref-chart-${id}`), id).toBe(2);
     const pairs = page.getByTestId('pref-pairs');
     expect(await pairs.locator('tbody tr').count()).toBe(4);
@@ -206,12 +181,7 @@ describe('DPO in the studio', () => {
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/studio-reward-model.png', fullPage: true });
 
-    const [download] = await Promise.all([
-      page.waitForEvent('download', { timeout: 120_000 }),
-      page.getByTestId('download-weights').click(),
-    ]);
-    const zip = unzipSync(readFileSync(await download.path()));
-    const folder = Object.keys(zip)[0].split('/')[0];
+    const { zip, folder } = await downloadZip('download-weights');
     const config = JSON.parse(new TextDecoder().decode(zip[`${folder}/config.json`]));
     expect(config.architectures).toEqual(['GPT2ForSequenceClassification']);
     expect(Object.keys(config.id2label)).toEqual(['0']);
@@ -220,16 +190,7 @@ describe('DPO in the studio', () => {
     expect(tensors.size).toBe(gpt2ParamTable(DEMO_POLICY, { scoreHead: true }).entries.length);
 
     // Handed to the PPO form as its reward: the method switches back and the reward is the folder's files.
-    await page.getByTestId('use-as-reward').click();
-    await expect.poll(() => page.getByTestId('method-switch').getByLabel('PPO').isChecked()).toBe(true);
-    await expect
-      .poll(() =>
-        page
-          .getByTestId('settings')
-          .getByText(/\d+ files/)
-          .count(),
-      )
-      .toBeGreaterThan(0);
+    await useAsReward();
     await noErrors();
   });
 
@@ -245,25 +206,12 @@ describe('DPO in the studio', () => {
     await field('max_steps').fill('2');
     await field('per_device_train_batch_size').fill('2');
     await expect.poll(() => form.locator('.field-error').count()).toBe(0);
-    const train = page.getByTestId('train');
-    await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
-    await train.click();
-    const end = Date.now() + 540_000;
-    while ((await phaseOf()) !== 'finished') {
-      await noErrors();
-      if (Date.now() > end) throw new Error(`phase ${await phaseOf()} at update ${await updateOf()}`);
-      await page.waitForTimeout(500);
-    }
+    await trainToTheEnd();
     expect(await pointsOf('pref-chart-loss')).toBe(2);
     expect(await page.getByTestId('run-info').textContent()).toContain('LoRA r 4');
 
     // peft's SEQ_CLS adapter folder: lora_A/lora_B on c_attn and the score head (modules_to_save).
-    const [download] = await Promise.all([
-      page.waitForEvent('download', { timeout: 120_000 }),
-      page.getByTestId('download-weights').click(),
-    ]);
-    const zip = unzipSync(readFileSync(await download.path()));
-    const folder = Object.keys(zip)[0].split('/')[0];
+    const { zip, folder } = await downloadZip('download-weights');
     const config = JSON.parse(new TextDecoder().decode(zip[`${folder}/adapter_config.json`]));
     expect(config).toMatchObject({
       peft_type: 'LORA',
@@ -283,16 +231,7 @@ describe('DPO in the studio', () => {
     );
 
     // The merged model (a whole GPT2ForSequenceClassification) becomes the PPO form's reward.
-    await page.getByTestId('use-as-reward').click();
-    await expect.poll(() => page.getByTestId('method-switch').getByLabel('PPO').isChecked()).toBe(true);
-    await expect
-      .poll(() =>
-        page
-          .getByTestId('settings')
-          .getByText(/\d+ files/)
-          .count(),
-      )
-      .toBeGreaterThan(0);
+    await useAsReward();
     await noErrors();
   });
 });

@@ -6,13 +6,13 @@
  * own OPFS): none depends on another's state or order. (A browser per test, not a context: the
  * Chromium of @sparticuz/chromium runs --single-process, where closing a context ends the browser.)
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { unzipSync } from 'fflate';
+import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterEach, describe, expect, inject, test } from 'vitest';
 import { gpt2ParamTable } from '../../src/model/param-table.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
 import { launchChromium } from '../helpers/browser.ts';
+import { openStudioPage, studioPage } from '../helpers/studio-page.ts';
 import { E2E_POLICY } from './e2e-fixtures.ts';
 
 let browser: Browser;
@@ -32,11 +32,18 @@ const LINK = new URLSearchParams({
   checkpoint_every: '2',
 });
 
-const stepOf = async () => Number(await page.getByTestId('step-counter').getAttribute('data-step'));
-const pointsOf = async (id: string) => Number(await page.getByTestId(id).getAttribute('data-points'));
-const phaseOf = async () => (await page.getByTestId('phase').textContent()) ?? '';
-const savedStepOf = async () =>
-  Number((await page.getByTestId('status-checkpoint').textContent())?.match(/step (\d+)/)?.[1] ?? -1);
+const {
+  stepOf,
+  pointsOf,
+  phaseOf,
+  savedStepOf,
+  noErrors,
+  waitForStep,
+  startTraining,
+  downloadZip,
+  downloadCsv,
+  pauseReloadResume,
+} = studioPage(() => page);
 
 afterEach(async () => {
   await browser?.close();
@@ -45,46 +52,7 @@ afterEach(async () => {
 /** A fresh browser (its own profile and OPFS) on the studio with `link`'s settings. */
 async function openStudio(link: URLSearchParams = LINK): Promise<void> {
   browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') console.log(`[page ${m.type()}] ${m.text()}`);
-  });
-  page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
-  await page.goto(`${inject('baseURL')}?${link}`);
-}
-
-async function startTraining(): Promise<void> {
-  const train = page.getByTestId('train');
-  await expect.poll(() => train.isEnabled(), { timeout: 60_000 }).toBe(true);
-  await train.click();
-}
-
-/** Fails fast with the studio's own error message when one appears. */
-async function noErrors(): Promise<void> {
-  const errors = page.getByTestId('error');
-  if (await errors.count()) throw new Error(`the studio shows an error: ${await errors.textContent()}`);
-}
-
-/** Polls the step counter until it reaches `atLeast`, failing at once when the studio shows an error. */
-async function waitForStep(atLeast: number, timeout = 100_000): Promise<number> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    await noErrors();
-    const step = await stepOf();
-    if (step >= atLeast) return step;
-    if (Date.now() > end) throw new Error(`step counter at ${step}, not ${atLeast}, after ${timeout} ms`);
-    await page.waitForTimeout(250);
-  }
-}
-
-/** The metrics CSV the page downloads, as rows of column -> text. */
-async function downloadCsv(): Promise<Record<string, string>[]> {
-  const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-csv').click()]);
-  const [header, ...lines] = readFileSync(await csv.path(), 'utf8')
-    .trim()
-    .split('\n');
-  const names = header.split(',');
-  return lines.map((l) => Object.fromEntries(l.split(',').map((x, i) => [names[i], x])));
+  page = await openStudioPage(browser, `${inject('baseURL')}?${link}`, 800);
 }
 
 describe('training in the studio', () => {
@@ -176,13 +144,8 @@ describe('training in the studio', () => {
     await noErrors();
 
     // The model as a Hugging Face folder in a zip: GPT-2 names and shapes, and TRL's value head.
-    const [download] = await Promise.all([
-      page.waitForEvent('download', { timeout: 60_000 }),
-      page.getByTestId('download-weights').click(),
-    ]);
-    const zip = unzipSync(readFileSync(await download.path()));
+    const { zip, folder } = await downloadZip('download-weights');
     const names = Object.keys(zip);
-    const folder = names[0].split('/')[0];
     expect(folder).toMatch(/^rlhf-studio-negative-step\d+$/);
     for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'vocab.json', 'merges.txt'])
       expect(names).toContain(`${folder}/${f}`);
@@ -256,18 +219,7 @@ describe('training in the studio', () => {
     expect(straight.map((r) => r.step)).toEqual(['0', '1', '2']);
 
     // The same run again, paused after its first step or two, then the page reloaded.
-    await startTraining();
-    await waitForStep(1);
-    await page.getByTestId('pause').click();
-    await expect.poll(phaseOf, { timeout: 60_000 }).toBe('paused');
-    const paused = await stepOf();
-    expect(paused).toBeLessThan(3);
-    await expect.poll(savedStepOf, { timeout: 30_000 }).toBe(paused);
-    await page.reload();
-    const offer = page.getByTestId('resume-offer');
-    await offer.waitFor({ timeout: 30_000 });
-    expect(await offer.textContent()).toContain(`step ${paused} of 3`);
-    await page.getByTestId('resume-checkpoint').click();
+    const paused = await pauseReloadResume(3);
     // The history comes back with the run, then the remaining steps follow it.
     await expect.poll(stepOf, { timeout: 30_000 }).toBe(paused);
     expect(await pointsOf('chart-reward')).toBe(paused);
