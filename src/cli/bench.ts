@@ -11,7 +11,7 @@ import { adapterName } from '../gpu/device.ts';
 import { fmtBytes, type Gpu } from '../gpu/gpu.ts';
 import { createNodeGpu, nodeGpu } from '../gpu/node.ts';
 import { makeGPT2Config, type GPT2Config } from '../model/config.ts';
-import { matmulGflops } from '../ops/matmul.ts';
+import { TILE_128X128, TILE_128X64, TILE_64X64, blockOf, matmulGflops, pickTile } from '../ops/matmul.ts';
 import type { Command } from './command.ts';
 
 /** One line of the bench's JSON: ours against a baseline (and the PyTorch peer) on this machine. */
@@ -148,6 +148,32 @@ async function runOurs(gpu: Gpu, sizes: Sizes, big: boolean, reps: number, withT
         ours_gflops: tiledGf,
       },
       null,
+    );
+  }
+
+  // 1b. on a GPU, each block tile of the workgroup-memory kernel at a PPO step's c_fc product (TRL's
+  // batch 128 x ~23 tokens, 768 -> 3072), and the one pickTile takes: where to look when tuning.
+  if (!gpu.adapter.isFallback) {
+    const big = { M: 2944, N: 3072, K: 768 };
+    const byTile: Record<string, number> = {};
+    for (const t of [TILE_64X64, TILE_128X64, TILE_128X128]) {
+      const { BM, BN } = blockOf(t);
+      byTile[`gflops_${BM}x${BN}`] = await matmulGflops(gpu, 'tiled', big, reps, t);
+    }
+    const picked = blockOf(pickTile(big.M, big.N));
+    const gf = byTile[`gflops_${picked.BM}x${picked.BN}`];
+    const name = `matmul ${big.M}x${big.K}x${big.N}`;
+    add(
+      {
+        name: `${name} tiles`,
+        ours_ms: (2 * big.M * big.N * big.K) / gf / 1e6,
+        baseline: null,
+        baseline_ms: null,
+        ratio: null,
+        picked: `${picked.BM}x${picked.BN}`,
+        ...byTile,
+      },
+      { id: name, kind: 'matmul', ...big },
     );
   }
 

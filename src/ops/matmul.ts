@@ -178,35 +178,57 @@ export function matmulBackwardCpu(
 
 export type MatmulKernel = 'naive' | 'tiled' | 'register' | 'vec4';
 
-/** Override constants of matmul_tiled / matmul_register (see matmul.wgsl). */
+/**
+ * Override constants of matmul_tiled / matmul_register (see matmul.wgsl). A thread owns TM rows and
+ * TN columns (the register kernel always 4 columns); the block tile is (TM*WG_Y) x (TN*WG_X).
+ */
 export interface TileConfig {
   WG_X: number;
   WG_Y: number;
   TM: 4 | 8;
+  TN: 4 | 8;
   BK: number;
 }
 /** 64x64 block tiles, 4x4 per thread. */
-export const TILE_64X64: TileConfig = { WG_X: 16, WG_Y: 16, TM: 4, BK: 16 };
+export const TILE_64X64: TileConfig = { WG_X: 16, WG_Y: 16, TM: 4, TN: 4, BK: 16 };
 /** 128x64 block tiles, 8x4 per thread: twice the work per workgroup-memory read, half the workgroups. */
-export const TILE_128X64: TileConfig = { WG_X: 16, WG_Y: 16, TM: 8, BK: 16 };
+export const TILE_128X64: TileConfig = { WG_X: 16, WG_Y: 16, TM: 8, TN: 4, BK: 16 };
+/**
+ * 128x128 block tiles, 8x8 per thread: 64 FMAs per 4 vec4 reads of workgroup memory (4x4 does 16 per
+ * 2), 16.5 KiB of workgroup memory; the tile for the large products of a PPO step at TRL's batch.
+ */
+export const TILE_128X128: TileConfig = { WG_X: 16, WG_Y: 16, TM: 8, TN: 8, BK: 16 };
+
+/** Block tiles of a tile config: rows and columns of C one workgroup computes. */
+export const blockOf = (t: TileConfig, kernel: MatmulKernel = 'tiled') => ({
+  BM: t.TM * t.WG_Y,
+  BN: (kernel === 'tiled' ? t.TN : 4) * t.WG_X,
+});
 
 /**
- * The larger tile once it still leaves enough workgroups to fill a large GPU (~128 compute units, two
- * workgroups each); smaller products keep 64x64 so they spread over more of the machine.
+ * The largest tile that still leaves enough workgroups to fill a large GPU (~132 compute units, two
+ * workgroups each): the big products of a training step (rows = batch x tokens) take 128x128, the
+ * middling 128x64, small ones keep 64x64 so they spread over more of the machine.
  */
 export function pickTile(M: number, N: number, batch = 1): TileConfig {
-  const bigTiles = Math.ceil(M / 128) * Math.ceil(N / 64) * batch;
-  return bigTiles >= 256 ? TILE_128X64 : TILE_64X64;
+  const tiles = (t: TileConfig) => {
+    const { BM, BN } = blockOf(t);
+    return Math.ceil(M / BM) * Math.ceil(N / BN) * batch;
+  };
+  for (const t of [TILE_128X128, TILE_128X64]) if (tiles(t) >= 256) return t;
+  return TILE_64X64;
 }
 
-function checkTile({ WG_X, WG_Y, TM, BK }: TileConfig, gpu: Gpu): void {
+function checkTile({ WG_X, WG_Y, TM, TN, BK }: TileConfig, gpu: Gpu): void {
   const threads = WG_X * WG_Y;
   const ok =
     (TM === 4 || TM === 8) &&
+    (TN === 4 || TN === 8) &&
     threads <= gpu.adapter.limits.maxComputeInvocationsPerWorkgroup &&
     (TM * BK) % WG_X === 0 &&
-    (4 * BK) % WG_Y === 0;
-  if (!ok) throw new Error(`matmul: tile ${JSON.stringify({ WG_X, WG_Y, TM, BK })} does not split evenly`);
+    (TN * BK) % WG_Y === 0;
+  if (!ok)
+    throw new Error(`matmul: tile ${JSON.stringify({ WG_X, WG_Y, TM, TN, BK })} does not split evenly`);
 }
 
 export interface MatmulOut {
@@ -280,13 +302,14 @@ export function matmulWith(
       throw new Error('matmul: this shape needs leading dimensions and strides that are multiples of 4');
     const entry = s.transA ? 'matmul_vec4_tn' : s.transB ? 'matmul_vec4_nt' : 'matmul_vec4_nn';
     pipeline = gpu.pipelines.get(vec4Wgsl, entry);
-    workgroups = [Math.ceil(N / 32), Math.ceil(M / 32), batch];
+    workgroups = [Math.ceil(N / 64), Math.ceil(M / 64), batch]; // 8x8 threads of 8x8 outputs
     constants = {};
   } else if (kernel !== 'naive') {
     const t = tile ?? pickTile(M, N, batch);
     checkTile(t, gpu);
     Object.assign(constants, t);
-    workgroups = [Math.ceil(N / (4 * t.WG_X)), Math.ceil(M / (t.TM * t.WG_Y)), batch];
+    const { BM, BN } = blockOf(t, kernel);
+    workgroups = [Math.ceil(N / BN), Math.ceil(M / BM), batch];
     pipeline = gpu.pipelines.get(wgsl, `matmul_${kernel}`, constants);
   } else {
     pipeline = gpu.pipelines.get(wgsl, 'matmul_naive', constants);
@@ -372,15 +395,16 @@ export async function matmulGflops(
   kernel: MatmulKernel,
   { M, N, K }: { M: number; N: number; K: number },
   reps: number,
+  tile?: TileConfig,
 ): Promise<number> {
   const a = gpu.createBuffer(M * K * 4, 'bench a');
   const b = gpu.createBuffer(K * N * 4, 'bench b');
   const out = gpu.createBuffer(M * N * 4, 'bench out');
   try {
-    matmulWith(gpu, kernel, { out }, { a, b }, { M, N, K });
+    matmulWith(gpu, kernel, { out }, { a, b }, { M, N, K }, tile);
     await gpu.sync();
     const t0 = performance.now();
-    for (let r = 0; r < reps; r++) matmulWith(gpu, kernel, { out }, { a, b }, { M, N, K });
+    for (let r = 0; r < reps; r++) matmulWith(gpu, kernel, { out }, { a, b }, { M, N, K }, tile);
     await gpu.sync();
     const seconds = (performance.now() - t0) / 1000;
     return (2 * M * N * K * reps) / seconds / 1e9;

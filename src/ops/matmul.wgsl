@@ -7,8 +7,8 @@
 //
 // Three kernels share this contract:
 //   matmul_naive    one invocation per output; the reference and the fallback
-//   matmul_tiled    (TM*WG_Y) x (4*WG_X) block tile staged through workgroup memory in BK-deep slices,
-//                   each thread owning a TM x 4 register micro-tile read as vec4 from workgroup memory
+//   matmul_tiled    (TM*WG_Y) x (TN*WG_X) block tile staged through workgroup memory in BK-deep slices,
+//                   each thread owning a TM x TN register micro-tile read as vec4s from workgroup memory
 //   matmul_register the same TM x 4 micro-tile per thread read straight from global memory
 
 struct Params {
@@ -81,21 +81,26 @@ fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // ---- tiled kernels -------------------------------------------------------------------------------
 // Thread (tx, ty) owns rows ty*TM .. ty*TM+TM-1 and columns tx*4 .. tx*4+3 of the block tile.
-// Constraints (checked by the launcher): TM is 4 or 8, and TM*BK and 4*BK divide by WG_X and WG_Y so
-// the A and B slices split evenly over the WG_X*WG_Y threads.
+// Constraints (checked by the launcher): TM and TN are 4 or 8, and TM*BK divides by WG_X and TN*BK by
+// WG_Y, so the A and B slices split evenly over the WG_X*WG_Y threads.
 
-override WG_X: u32 = 16u; // threads along N; the block tile is 4*WG_X columns wide
+override WG_X: u32 = 16u; // threads along N; the block tile is TN*WG_X columns wide
 override WG_Y: u32 = 16u; // threads along M; the block tile is TM*WG_Y rows tall
-override TM: u32 = 4u; // rows per thread: 4 (64x64 tiles at 16x16 threads) or 8 (128x64)
+override TM: u32 = 4u; // rows per thread: 4 or 8
+override TN: u32 = 4u; // columns per thread (tiled kernel): 4 or 8; 8x8 at 16x16 threads is 128x128
 override BK: u32 = 16u; // depth of the K slice staged in workgroup memory per step
 const TM_MAX = 8u;
+const TN_MAX = 8u;
 
-// Slices are stored k-major, [BK][BM] and [BK][BN], so a thread's TM rows (or 4 columns) at one k are
-// consecutive and read as vec4. Each k-row is padded by one vec4: the transposed-layout stores,
-// which walk k across consecutive threads, then land in different banks.
+// Slices are stored k-major, [BK][BM] and [BK][BN], so a thread's rows (or columns) at one k are read
+// as vec4s. A thread owns TM/4 groups of 4 rows, WG_Y vec4s apart (group i, thread y: vec4 i*WG_Y+y),
+// and TN/4 groups of 4 columns, WG_X vec4s apart, so at each k consecutive threads read consecutive
+// vec4s. Each k-row is padded by one vec4: the transposed-layout stores, which walk k across
+// consecutive threads, then land in different banks. Per k a thread reads TM/4 + TN/4 vec4s and does
+// TM*TN FMAs (64 for 8 x 8 against 16 for 4 x 4).
 const PAD = 1u;
 var<workgroup> tile_a: array<vec4<f32>, BK * (TM * WG_Y / 4u + PAD)>;
-var<workgroup> tile_b: array<vec4<f32>, BK * (WG_X + PAD)>;
+var<workgroup> tile_b: array<vec4<f32>, BK * (TN * WG_X / 4u + PAD)>;
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn matmul_tiled(
@@ -104,16 +109,19 @@ fn matmul_tiled(
   @builtin(workgroup_id) wid: vec3<u32>,
 ) {
   let BM = TM * WG_Y;
-  let BN = 4u * WG_X;
+  let BN = TN * WG_X;
   let SA = BM / 4u + PAD; // vec4s per k-row of tile_a
-  let SB = WG_X + PAD; // vec4s per k-row of tile_b
+  let SB = BN / 4u + PAD; // vec4s per k-row of tile_b
   let threads = WG_X * WG_Y;
   let m0 = wid.y * BM;
   let n0 = wid.x * BN;
   let base_a = wid.z * p.stride_a;
   let base_b = wid.z * p.stride_b;
+  let GM = TM / 4u; // row groups per thread
+  let GN = TN / 4u; // column groups per thread
 
-  var acc: array<vec4<f32>, TM_MAX>;
+  // acc[(4*i + r) * GN + j]: row 4*(i*WG_Y + y) + r of the block, columns 4*(j*WG_X + x) .. + 3.
+  var acc: array<vec4<f32>, TM_MAX * TN_MAX / 4u>;
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     // Stage op(A)[m0.., k0..] and op(B)[k0.., n0..]; consecutive threads walk the stored layout's
     // contiguous axis so global reads coalesce. Outside the matrix the slice holds zeros.
@@ -148,19 +156,42 @@ fn matmul_tiled(
     workgroupBarrier();
 
     for (var kk = 0u; kk < BK; kk++) {
-      let bv = tile_b[kk * SB + lid.x];
-      for (var i = 0u; i < TM / 4u; i++) {
-        let av = tile_a[kk * SA + lid.y * (TM / 4u) + i];
-        acc[4u * i] = fma(vec4(av.x), bv, acc[4u * i]);
-        acc[4u * i + 1u] = fma(vec4(av.y), bv, acc[4u * i + 1u]);
-        acc[4u * i + 2u] = fma(vec4(av.z), bv, acc[4u * i + 2u]);
-        acc[4u * i + 3u] = fma(vec4(av.w), bv, acc[4u * i + 3u]);
+      var bv: array<vec4<f32>, TN_MAX / 4u>;
+      for (var j = 0u; j < GN; j++) {
+        bv[j] = tile_b[kk * SB + j * WG_X + lid.x];
+      }
+      for (var i = 0u; i < GM; i++) {
+        let av = tile_a[kk * SA + i * WG_Y + lid.y];
+        for (var j = 0u; j < GN; j++) {
+          let q = 4u * i * GN + j;
+          acc[q] = fma(vec4(av.x), bv[j], acc[q]);
+          acc[q + GN] = fma(vec4(av.y), bv[j], acc[q + GN]);
+          acc[q + 2u * GN] = fma(vec4(av.z), bv[j], acc[q + 2u * GN]);
+          acc[q + 3u * GN] = fma(vec4(av.w), bv[j], acc[q + 3u * GN]);
+        }
       }
     }
     workgroupBarrier();
   }
 
-  store_tile(wid.z * p.stride_c, m0 + lid.y * TM, n0 + lid.x * 4u, acc);
+  let base_c = wid.z * p.stride_c;
+  for (var i = 0u; i < GM; i++) {
+    for (var r = 0u; r < 4u; r++) {
+      let m = m0 + 4u * (i * WG_Y + lid.y) + r;
+      if (m >= p.M) {
+        continue;
+      }
+      for (var j = 0u; j < GN; j++) {
+        let n = n0 + 4u * (j * WG_X + lid.x);
+        let v = acc[(4u * i + r) * GN + j];
+        for (var t = 0u; t < 4u; t++) {
+          if (n + t < p.N) {
+            store_c(base_c, m, n + t, v[t]);
+          }
+        }
+      }
+    }
+  }
 }
 
 // Stores a thread's TM x 4 micro-tile whose top-left output is (m, n), skipping what lies outside C.

@@ -3,12 +3,15 @@
 import { describe, expect, test } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import {
+  TILE_128X128,
   TILE_128X64,
   TILE_64X64,
+  blockOf,
   matmulCpu,
   matmulForwardCpu,
   matmulForwardNaive,
   matmulWith,
+  pickTile,
   resolveShape,
   type MatmulKernel,
   type MatmulShape,
@@ -122,10 +125,15 @@ function expectCloseOrNaN(got: Float32Array, expected: Float32Array, what: strin
   return expectClose(kept, want, { atol: 2e-5, rtol: 1e-5, what }).maxAbsErr;
 }
 
-// The 8-row micro-tile variants differ from the 4-row ones only in TM (rows of op(A) per thread), so
-// they get the two shapes that cross tile edges in every direction with both layouts of A. Each
-// transpose pair costs a pipeline compile, ~1.3 s on SwiftShader for the tiled kernel.
-const TM8_CASES = CASES.filter((c) => c.name.includes('130'));
+// The 8-row (and 8x8) micro-tile variants differ from the 4x4 ones only in TM and TN (rows and
+// columns per thread), so they get the shapes that cross 128-wide tile edges in every direction, with
+// every layout of A and B. Each transpose pair costs a pipeline compile, ~1.3 s on SwiftShader for the
+// tiled kernel.
+const TM8_CASES: Case[] = [
+  ...CASES.filter((c) => c.name.includes('130')),
+  { name: 'NT 131x133x21 +bias', shape: { M: 131, N: 133, K: 21, transB: true }, bias: true },
+  { name: 'TT 129x130x18', shape: { M: 129, N: 130, K: 18, transA: true, transB: true } },
+];
 
 // The vec4 kernel takes NN, NT and TN with leading dimensions and batch strides that are multiples of
 // 4: the same shapes with padded leading dimensions (the padding of C must stay NaN), plus the LM
@@ -150,6 +158,8 @@ const VEC4_CASES: Case[] = [
   { name: 'logits NT 5x97x40 ldc 100', shape: { M: 5, N: 97, K: 40, transB: true, ldc: 100 } },
   { name: 'dx NN 5x40x97 lda 100', shape: { M: 5, N: 40, K: 97, lda: 100, beta: 1 } },
   { name: 'dwte TN 97x40x5 lda 100', shape: { M: 97, N: 40, K: 5, transA: true, lda: 100, beta: 1 } },
+  // TN's 8x8 blocks with the matrix ending inside their second row and column vec4s.
+  { name: 'TN 14x13x9 ld 16', shape: { M: 14, N: 13, K: 9, transA: true, lda: 16, ldb: 16, ldc: 16 } },
 ];
 
 const KERNELS: [MatmulKernel, TileConfig | undefined, Case[]][] = [
@@ -157,13 +167,15 @@ const KERNELS: [MatmulKernel, TileConfig | undefined, Case[]][] = [
   ['naive', undefined, CASES],
   ['tiled', TILE_64X64, CASES],
   ['tiled', TILE_128X64, TM8_CASES],
+  ['tiled', TILE_128X128, TM8_CASES],
   ['register', TILE_64X64, CASES],
   ['register', TILE_128X64, TM8_CASES],
 ];
 
 describe('general matmul on the GPU vs CPU reference', () => {
   for (const [kernel, tile, cases] of KERNELS) {
-    const label = tile ? `${kernel} ${tile.TM * tile.WG_Y}x${4 * tile.WG_X}` : kernel;
+    const block = tile && blockOf(tile, kernel);
+    const label = block ? `${kernel} ${block.BM}x${block.BN}` : kernel;
     test(`${label}: ${cases.length} shapes`, async () => {
       const gpu = await testGpu();
       let worst = 0;
@@ -189,7 +201,7 @@ describe('general matmul on the GPU vs CPU reference', () => {
     const cAll = new Float32Array(192 + M * 32 + 64).fill(NaN);
     const aBuf = gpu.upload(aAll, 'a');
     const bBuf = gpu.upload(bAll, 'b');
-    for (const [kernel, tile] of KERNELS.filter(([k, t]) => t !== TILE_128X64 && k !== 'vec4')) {
+    for (const [kernel, tile] of KERNELS.filter(([k, t]) => t === TILE_64X64 || k === 'naive')) {
       const cBuf = gpu.upload(cAll, 'c');
       const view = (buffer: GPUBuffer, offset: number, total: number) => ({
         buffer,
@@ -219,5 +231,22 @@ describe('general matmul on the GPU vs CPU reference', () => {
       /a needs 128 bytes, has 64/,
     );
     expect(() => resolveShape({ M: 4, N: 4, K: 8, lda: 7 })).toThrow(/lda 7/);
+  });
+});
+
+describe('block tile choice on GPUs', () => {
+  test('the largest tile that still gives 256 workgroups: 128x128 for a PPO step, 64x64 for small', () => {
+    // c_fc at TRL's batch (128 x ~23 tokens, 768 -> 3072): 23 x 24 = 552 tiles of 128x128.
+    expect(pickTile(2944, 3072)).toBe(TILE_128X128);
+    // An output projection at batch 8 x 24 tokens: 12 tiles of 128x128, 24 of 128x64: too few for either.
+    expect(pickTile(192, 768)).toBe(TILE_64X64);
+    // 1024 x 768: 48 tiles of 128x128, 96 of 128x64; batched 16 times, 768 of 128x128.
+    expect(pickTile(1024, 768)).toBe(TILE_64X64);
+    expect(pickTile(1024, 768, 16)).toBe(TILE_128X128);
+    // 2048 x 1024: 128 tiles of 128x128, 256 of 128x64.
+    expect(pickTile(2048, 1024)).toBe(TILE_128X64);
+    expect(blockOf(TILE_128X128)).toEqual({ BM: 128, BN: 128 });
+    // The register kernel's threads always own 4 columns.
+    expect(blockOf(TILE_128X128, 'register')).toEqual({ BM: 128, BN: 64 });
   });
 });
