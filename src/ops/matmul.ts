@@ -372,17 +372,21 @@ export function matmulBackward(
   if (dbias) matmulDbias(gpu, { dbias }, { dout }, { BT, OC });
 }
 
-/** dbias (OC) += sum over rows of dout (BT, OC); deterministic (fixed summation order, no atomics). */
+/**
+ * dbias (OC) += sum over rows of dout (BT, OC); deterministic (fixed summation order, no atomics).
+ * With OC a multiple of 4, 4 columns per invocation through vec4 loads (the same sums).
+ */
 export function matmulDbias(
   gpu: Gpu,
   { dbias }: { dbias: Bindable },
   { dout }: { dout: Bindable },
   { BT, OC }: { BT: number; OC: number },
 ): void {
-  gpu.dispatch(gpu.pipelines.get(dbiasWgsl, 'matmul_dbias'), {
+  const vec4 = OC % 4 === 0;
+  gpu.dispatch(gpu.pipelines.get(dbiasWgsl, vec4 ? 'matmul_dbias_vec4' : 'matmul_dbias'), {
     uniforms: DBIAS_PARAMS.pack({ BT, OC }),
     buffers: [dbias, dout],
-    workgroups: [Math.ceil(OC / 32)],
+    workgroups: [Math.ceil(OC / (vec4 ? 128 : 32))],
   });
 }
 

@@ -2,7 +2,9 @@
 // Expected values: the CPU references in src/ops/matmul.ts on the same seeded inputs; the CPU
 // backward itself is checked against central finite differences of the CPU forward in float64.
 import { describe, expect, test } from 'vitest';
+import dbiasWgsl from '../../src/ops/matmul-dbias.wgsl';
 import {
+  DBIAS_PARAMS,
   matmulBackward,
   matmulBackwardCpu,
   matmulCpu,
@@ -94,24 +96,38 @@ describe('matmulForward / matmulBackward on the GPU vs CPU reference', () => {
     });
   }
 
-  test('matmulDbias sums many rows deterministically', async () => {
-    // 1000 rows over 8 lanes per column, odd OC spanning two 32-column workgroups plus a tail.
+  test('matmulDbias sums many rows deterministically, the same with vec4 columns', async () => {
+    // 1000 rows over 8 lanes per column. OC 75 (scalar): two 32-column workgroups plus a tail; OC
+    // 260 (vec4): two 128-column workgroups plus a tail; and the scalar kernel on 260 as a 65 x 4 view.
     const gpu = await testGpu();
-    const [BT, OC] = [1000, 75];
-    const dout = randn(BT * OC, 51);
-    const dbias0 = randn(OC, 52);
-    const doutB = gpu.upload(dout, 'dout');
-    const runs: Float32Array[] = [];
-    for (let r = 0; r < 2; r++) {
-      const dbias = gpu.upload(dbias0, 'dbias');
-      matmulDbias(gpu, { dbias }, { dout: doutB }, { BT, OC });
-      runs.push(await gpu.readF32(dbias, OC));
+    const BT = 1000;
+    for (const OC of [75, 260]) {
+      const dout = randn(BT * OC, 51);
+      const dbias0 = randn(OC, 52);
+      const doutB = gpu.upload(dout, 'dout');
+      const runs: Float32Array[] = [];
+      for (let r = 0; r < 2; r++) {
+        const dbias = gpu.upload(dbias0, 'dbias');
+        matmulDbias(gpu, { dbias }, { dout: doutB }, { BT, OC });
+        runs.push(await gpu.readF32(dbias, OC));
+      }
+      const expected = dbias0.slice();
+      for (let bt = 0; bt < BT; bt++) for (let o = 0; o < OC; o++) expected[o] += dout[bt * OC + o];
+      // Sums of 1000 terms in [-1, 1): float32 error well under 1e-4.
+      expectClose(runs[0], expected, { atol: 1e-4, rtol: 1e-5, what: `dbias OC ${OC}` });
+      expect(Array.from(runs[1])).toEqual(Array.from(runs[0]));
+      if (OC % 4 === 0) {
+        // The scalar kernel on the same columns gives the same sums bit for bit: same rows per
+        // lane, same order.
+        const dbias = gpu.upload(dbias0, 'dbias');
+        gpu.dispatch(gpu.pipelines.get(dbiasWgsl, 'matmul_dbias'), {
+          uniforms: DBIAS_PARAMS.pack({ BT, OC }),
+          buffers: [dbias, doutB],
+          workgroups: [Math.ceil(OC / 32)],
+        });
+        expect(Array.from(await gpu.readF32(dbias, OC))).toEqual(Array.from(runs[0]));
+      }
     }
-    const expected = dbias0.slice();
-    for (let bt = 0; bt < BT; bt++) for (let o = 0; o < OC; o++) expected[o] += dout[bt * OC + o];
-    // Sums of 1000 terms in [-1, 1): float32 error well under 1e-4.
-    expectClose(runs[0], expected, { atol: 1e-4, rtol: 1e-5, what: 'dbias' });
-    expect(Array.from(runs[1])).toEqual(Array.from(runs[0]));
   });
 
   test('matmulGflops measures a positive, finite throughput', async () => {
