@@ -341,6 +341,16 @@ export const useMethod = create<MethodState>()((set) => ({
   setDraft: (patch) => set((s) => ({ draft: { ...s.draft, ...patch } })),
 }));
 
+/**
+ * A resumed PPO run (a reload, a lost device) brings its own LoRA settings from its checkpoint: the
+ * form's switches show them, so what is on screen is what trains (and what the estimate counts).
+ */
+export function showResumedLora(lora: LoraConfig | null): void {
+  useMethod.setState((s) => ({
+    draft: { ...s.draft, lora: lora ? loraText(lora, true) : { ...s.draft.lora, use_peft: 'false' } },
+  }));
+}
+
 /** The pref-step / pref-pairs worker messages. */
 export function handlePreferenceMessage(
   msg: Extract<FromWorker, { type: 'pref-step' | 'pref-pairs' }>,

@@ -17,7 +17,7 @@ import type {
 } from '../protocol.ts';
 import type { SentimentTarget } from '../reward/types.ts';
 import { failEvaluate, handleEvalMessage } from './evaluate.ts';
-import { handlePreferenceMessage } from './method.ts';
+import { handlePreferenceMessage, showResumedLora } from './method.ts';
 import { presetDraft, DEFAULT_PRESET, type PresetId, type SettingsDraft } from './settings.ts';
 
 export type GpuStatus = 'checking' | 'no-webgpu' | 'ready' | 'failed' | 'lost';
@@ -173,6 +173,7 @@ export const useStudio = create<StudioState>()((set, get) => ({
         });
         return;
       case 'run-info':
+        if (msg.info.startStep > 0) showResumedLora(msg.info.lora);
         set((s) => ({
           run: { ...s.run, info: msg.info },
           // Every file is in memory by now, whatever the last progress report said.

@@ -78,6 +78,12 @@ describe('LoRA PPO in the studio', () => {
     await pauseReloadResume(3);
     await waitForPhase('finished');
     expect(await page.getByTestId('run-info').textContent()).toContain('LoRA r 4');
+    // The reloaded form shows the resumed run's LoRA switches, not the defaults it opened with.
+    const form = page.getByTestId('method-settings');
+    expect(await form.getByLabel('use_peft').isChecked()).toBe(true);
+    expect(await form.locator('input[name="lora_r"]').inputValue()).toBe('4');
+    expect(await form.locator('input[name="lora_dropout"]').inputValue()).toBe('0.05');
+    expect(await page.getByTestId('memory-total').textContent()).toMatch(/LoRA r 4/);
     expect(await downloadCsv({ withoutClock: true })).toEqual(straight);
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/studio-ppo-lora.png', fullPage: true });
