@@ -5,9 +5,11 @@
  */
 import { runSelfTest } from '../src/engine/selftest.ts';
 import { Gpu } from '../src/gpu/gpu.ts';
+import { tunedTiles } from '../src/ops/matmul-tune.ts';
 import { errorInfo, type FromWorker, type ToWorker } from '../src/protocol.ts';
 import { checkpointInfo, discardCheckpoint } from './checkpoint.ts';
 import { evaluateRun, evaluateSavedRuns } from './evaluate.ts';
+import { opfsTileCache } from './opfs.ts';
 import { PreferenceRunner } from './method-runner.ts';
 import { Runner, throttledProgress } from './runner.ts';
 import { deleteRunWeights, saveRunWeights } from './run-weights.ts';
@@ -27,6 +29,13 @@ async function init(): Promise<Gpu> {
   if (gpu && !gpu.lost) return gpu;
   gpu = await Gpu.create(self.navigator.gpu);
   const opened = gpu;
+  // On a hardware adapter, matmul tiles measured for it (cached in OPFS; about a second the first time).
+  await tunedTiles(opened, opfsTileCache()).catch((e) =>
+    post({
+      type: 'error',
+      error: errorInfo(e, 'measuring matmul tile sizes (the built-in choice is used instead)'),
+    }),
+  );
   opened.onLost = (e) => {
     lastLossAt = performance.now();
     if (gpu === opened) post({ type: 'device-lost', reason: e.reason, message: e.message });

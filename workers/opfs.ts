@@ -2,6 +2,7 @@
  * Small helpers over the origin private file system (OPFS) for the worker: files by "a/b/name" paths
  * under a folder handle, read as Files, written whole (a sync access handle where there is one).
  */
+import type { TileCacheStore } from '../src/ops/matmul-tune.ts';
 
 export const notFound = (e: unknown) => (e as DOMException).name === 'NotFoundError';
 
@@ -68,4 +69,23 @@ export async function writeFile(
   const w = await (handle as FileSystemFileHandle).createWritable();
   await w.write(data as Blob);
   await w.close();
+}
+
+/**
+ * The matmul tile table's cache (src/ops/matmul-tune.ts) in OPFS: rlhf-studio-cache/matmul-tiles.json.
+ * A torn write reads as an unparsable cache, which is measured again.
+ */
+export function opfsTileCache(): TileCacheStore {
+  const name = 'matmul-tiles.json';
+  return {
+    read: async () => {
+      const dir = await opfsFolder('rlhf-studio-cache', false);
+      const file = dir && (await fileOf(dir, name));
+      return file ? await file.text() : null;
+    },
+    write: async (text) => {
+      const dir = await opfsFolder('rlhf-studio-cache', true);
+      if (dir) await writeFile(dir, name, new TextEncoder().encode(text));
+    },
+  };
 }

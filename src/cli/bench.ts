@@ -11,7 +11,8 @@ import { adapterName } from '../gpu/device.ts';
 import { fmtBytes, type Gpu } from '../gpu/gpu.ts';
 import { createNodeGpu, nodeGpu } from '../gpu/node.ts';
 import { makeGPT2Config, type GPT2Config } from '../model/config.ts';
-import { TILE_128X128, TILE_128X64, TILE_64X64, blockOf, matmulGflops, pickTile } from '../ops/matmul.ts';
+import { blockOf, matmulGflops, tileFor } from '../ops/matmul.ts';
+import { TILE_NAMES, TILES, tileTableOf } from '../ops/matmul-tune.ts';
 import type { Command } from './command.ts';
 
 /** One line of the bench's JSON: ours against a baseline (and the PyTorch peer) on this machine. */
@@ -152,15 +153,13 @@ async function runOurs(gpu: Gpu, sizes: Sizes, big: boolean, reps: number, withT
   }
 
   // 1b. on a GPU, each block tile of the workgroup-memory kernel at a PPO step's c_fc product (TRL's
-  // batch 128 x ~23 tokens, 768 -> 3072), and the one pickTile takes: where to look when tuning.
+  // batch 128 x ~23 tokens, 768 -> 3072), and the one in use (the tuned table's, else pickTile's).
   if (!gpu.adapter.isFallback) {
     const big = { M: 2944, N: 3072, K: 768 };
     const byTile: Record<string, number> = {};
-    for (const t of [TILE_64X64, TILE_128X64, TILE_128X128]) {
-      const { BM, BN } = blockOf(t);
-      byTile[`gflops_${BM}x${BN}`] = await matmulGflops(gpu, 'tiled', big, reps, t);
-    }
-    const picked = blockOf(pickTile(big.M, big.N));
+    for (const name of TILE_NAMES)
+      byTile[`gflops_${name}`] = await matmulGflops(gpu, 'tiled', big, reps, TILES[name]);
+    const picked = blockOf(tileFor(gpu, big.M, big.N));
     const gf = byTile[`gflops_${picked.BM}x${picked.BN}`];
     const name = `matmul ${big.M}x${big.K}x${big.N}`;
     add(
@@ -306,6 +305,7 @@ export const bench: Command = {
     const big = values['no-big'] ? false : (values.big ?? !gpu.adapter.isFallback);
     const cases = await runOurs(gpu, quick ? QUICK : FULL, big, reps, !values['no-tfjs']);
     const peakBytes = gpu.peakBytes;
+    const tiles = tileTableOf(gpu);
     gpu.dispose();
 
     let peer: PeerReport | null = null;
@@ -325,7 +325,13 @@ export const bench: Command = {
       }
     }
     if (json) {
-      const out = { adapter, peak_bytes: peakBytes, peer, cases: cases.map(({ c }) => c) };
+      const out = {
+        adapter,
+        peak_bytes: peakBytes,
+        matmul_tiles: tiles,
+        peer,
+        cases: cases.map(({ c }) => c),
+      };
       writeFileAtomic(json, new TextEncoder().encode(JSON.stringify(out, null, 2) + '\n'));
     }
     return 0;

@@ -15,6 +15,7 @@ import { profile } from './profile.ts';
 import { score } from './score.ts';
 import { sftCommand } from './sft.ts';
 import { train } from './train.ts';
+import { tune } from './tune.ts';
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: Command[] = [
@@ -25,6 +26,7 @@ export const COMMANDS: Command[] = [
   ppoMath,
   bench,
   profile,
+  tune,
   score,
   train,
   rewardDumpCommand,

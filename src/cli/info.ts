@@ -2,6 +2,7 @@ import { parseCliArgs } from './args.ts';
 import { adapterName } from '../gpu/device.ts';
 import { fmtBytes } from '../gpu/gpu.ts';
 import { createNodeGpu } from '../gpu/node.ts';
+import { SIZE_CLASSES, tileTableOf } from '../ops/matmul-tune.ts';
 import type { Command } from './command.ts';
 
 export const info: Command = {
@@ -22,6 +23,16 @@ export const info: Command = {
       console.log(`features:     ${a.features.join(', ')}`);
       console.log(`shader-f16:   ${a.features.includes('shader-f16') ? 'yes' : 'no'}`);
       console.log(`subgroups:    ${a.features.includes('subgroups') ? 'yes' : 'no'}`);
+      const tiles = tileTableOf(gpu);
+      console.log(
+        `matmul tiles: ${
+          a.isFallback
+            ? 'none (software adapter: register kernels)'
+            : tiles
+              ? `${SIZE_CLASSES.map((c) => `${c} ${tiles.tiles[c]}`).join(', ')} (measured ${tiles.measuredAt})`
+              : "pickTile's rule (RLHF_STUDIO_TUNE=0)"
+        }`,
+      );
       console.log('limits:');
       for (const [k, v] of Object.entries(a.limits)) {
         const shown =

@@ -189,6 +189,8 @@ export interface TileConfig {
   TN: 4 | 8;
   BK: number;
 }
+/** 32x32 block tiles, 4x4 per thread, 64 threads: four times the workgroups of 64x64 for small products. */
+export const TILE_32X32: TileConfig = { WG_X: 8, WG_Y: 8, TM: 4, TN: 4, BK: 16 };
 /** 64x64 block tiles, 4x4 per thread. */
 export const TILE_64X64: TileConfig = { WG_X: 16, WG_Y: 16, TM: 4, TN: 4, BK: 16 };
 /** 128x64 block tiles, 8x4 per thread: twice the work per workgroup-memory read, half the workgroups. */
@@ -217,6 +219,23 @@ export function pickTile(M: number, N: number, batch = 1): TileConfig {
   };
   for (const t of [TILE_128X128, TILE_128X64]) if (tiles(t) >= 256) return t;
   return TILE_64X64;
+}
+
+/** Tile choices measured on this device (src/ops/matmul-tune.ts); absent: pickTile's rule. */
+const tuned = new WeakMap<Gpu, (M: number, N: number, batch: number) => TileConfig>();
+
+/** Makes `choose` pick the tile of every tiled-kernel product on `gpu` without an explicit tile; null: pickTile. */
+export function setTileChoice(
+  gpu: Gpu,
+  choose: ((M: number, N: number, batch: number) => TileConfig) | null,
+): void {
+  if (choose) tuned.set(gpu, choose);
+  else tuned.delete(gpu);
+}
+
+/** The tile the tiled kernel uses on `gpu` for an (M, N) output, `batch` times. */
+export function tileFor(gpu: Gpu, M: number, N: number, batch = 1): TileConfig {
+  return tuned.get(gpu)?.(M, N, batch) ?? pickTile(M, N, batch);
 }
 
 function checkTile({ WG_X, WG_Y, TM, TN, BK }: TileConfig, gpu: Gpu): void {
@@ -305,7 +324,7 @@ export function matmulWith(
     workgroups = [Math.ceil(N / 64), Math.ceil(M / 64), batch]; // 8x8 threads of 8x8 outputs
     constants = {};
   } else if (kernel !== 'naive') {
-    const t = tile ?? pickTile(M, N, batch);
+    const t = tile ?? tileFor(gpu, M, N, batch);
     checkTile(t, gpu);
     Object.assign(constants, t);
     const { BM, BN } = blockOf(t, kernel);
