@@ -256,7 +256,15 @@ export type FromWorker =
   | { type: 'compare-result'; id: number; result: CompareResult }
   /** `step`: the PPO step the policy was at (-1: saved runs side by side, `title` says which). */
   | { type: 'eval-result'; id: number; step: number; report: EvalReport; title?: string }
-  | { type: 'weights-kept'; id: number; runId: string; bytes: number; kind: KeptWeightsKind | null }
+  | {
+      type: 'weights-kept';
+      id: number;
+      runId: string;
+      bytes: number;
+      kind: KeptWeightsKind | null;
+      /** A LoRA policy kept as its adapter folder: the base it goes on (a Hub repo or URL); else null. */
+      base: string | null;
+    }
   | { type: 'export-result'; id: number; step: number; files: [string, Uint8Array][] }
   | { type: 'checkpoint-saved'; step: number; savedAt: string; bytes: number }
   | { type: 'checkpoint-info'; info: CheckpointInfo | null };

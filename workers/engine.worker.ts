@@ -94,14 +94,14 @@ async function handle(msg: ToWorker): Promise<void> {
       await (prefRunner.loaded ? prefRunner : runner).export(msg.id, msg.merged === true);
       return;
     case 'keep-weights': {
-      const { kind, files } = await (prefRunner.loaded ? prefRunner : runner).keptModel();
+      const { kind, files, base } = await (prefRunner.loaded ? prefRunner : runner).keptModel();
       const bytes = await saveRunWeights(msg.runId, kind, files);
-      post({ type: 'weights-kept', id: msg.id, runId: msg.runId, bytes, kind });
+      post({ type: 'weights-kept', id: msg.id, runId: msg.runId, bytes, kind, base });
       return;
     }
     case 'delete-weights':
       await deleteRunWeights(msg.runId);
-      post({ type: 'weights-kept', id: msg.id, runId: msg.runId, bytes: 0, kind: null });
+      post({ type: 'weights-kept', id: msg.id, runId: msg.runId, bytes: 0, kind: null, base: null });
       return;
     case 'evaluate-runs':
       // The run's buffers and the evaluation's would share the GPU; one at a time keeps memory bounded.

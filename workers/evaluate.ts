@@ -7,8 +7,9 @@
  */
 import type { Gpu } from '../src/gpu/gpu.ts';
 import type { GPT2Config } from '../src/model/config.ts';
-import { loadHFFolder } from '../src/model/hf-folder.ts';
+import { loadHFFolder, type HFFiles } from '../src/model/hf-folder.ts';
 import { gpt2ParamTable } from '../src/model/param-table.ts';
+import { ADAPTER_CONFIG_FILE, mergeAdapterFolder } from '../src/model/peft.ts';
 import type { LoadedGPT2 } from '../src/model/safetensors.ts';
 import { decode } from '../src/model/tokenizer.ts';
 import type { FromWorker, ToWorker } from '../src/protocol.ts';
@@ -16,7 +17,7 @@ import { oneLogitReward, sentimentReward } from '../src/reward/types.ts';
 import { evaluate, TRL_EVAL, type EvalModel } from '../src/rl/evaluate.ts';
 import type { TrainingSession } from '../src/rl/session.ts';
 import { loadRunWeights } from './run-weights.ts';
-import { loadPolicy, loadPrompts, loadRewardModel, type ProgressFn } from './sources.ts';
+import { loadPolicy, loadPrompts, loadRewardModel, peftBaseName, type ProgressFn } from './sources.ts';
 
 /** The prompt-stream "step" whose batch gives the evaluation queries. */
 export const EVAL_STEP = 1_000_000;
@@ -61,9 +62,21 @@ export async function evaluateRun(
 }
 
 /**
+ * A kept policy as `evaluate` takes it: a whole GPT-2 folder as it is; a LoRA adapter folder merged
+ * into the reference, which must be the base it was trained on (named in its adapter_config.json).
+ */
+function keptPolicy(name: string, files: HFFiles, ref: LoadedGPT2, refName: string | null): LoadedGPT2 {
+  if (!files.has(ADAPTER_CONFIG_FILE)) return loadHFFolder(files);
+  // The form's policy is the reference and the base: the adapter must name it (else a clear error).
+  const base = ref.params.subarray(0, gpt2ParamTable(ref.config).total);
+  return asModel(ref.config, mergeAdapterFolder(files, ref.config, base, refName, name));
+}
+
+/**
  * Kept runs' policies side by side: the reference is `settings.policy` (the form's), the queries come
  * from `settings.prompts`, the reward is `settings.reward` toward `settings.target` (a one-logit reward
- * model's logit as it is). Each run's weights are read from OPFS as a whole GPT-2 folder.
+ * model's logit as it is). Each run's weights are read from OPFS: a whole GPT-2 folder, or a LoRA
+ * policy's adapter folder, merged into the reference (its base).
  */
 export async function evaluateSavedRuns(
   gpu: Gpu,
@@ -73,14 +86,14 @@ export async function evaluateSavedRuns(
   checkSamples(msg.samples);
   if (msg.runs.length === 0) throw new Error('pick one or more kept runs to evaluate');
   const s = msg.settings;
+  const ref = await loadPolicy(s.policy, progress);
   const models: EvalModel[] = [];
   for (const r of msg.runs) {
     const kept = await loadRunWeights(r.runId);
     if (kept.kind !== 'policy')
       throw new Error(`${r.name} is a reward model; side by side evaluates policies (PPO and DPO runs)`);
-    models.push({ name: r.name, model: loadHFFolder(kept.files) });
+    models.push({ name: r.name, model: keptPolicy(r.name, kept.files, ref, peftBaseName(s.policy)) });
   }
-  const ref = await loadPolicy(s.policy, progress);
   const shape = (c: GPT2Config) => [c.n_layer, c.n_embd, c.n_head, c.vocab_size, c.n_positions].join(',');
   for (const m of models)
     if (shape(m.model.config) !== shape(ref.config))

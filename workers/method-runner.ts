@@ -34,6 +34,7 @@ import { DPOTrainer } from '../src/rl/dpo-trainer.ts';
 import { rewardBatchRows, tokenizeRewardPairs, type RewardPair } from '../src/rl/reward-model-data.ts';
 import { RewardModelTrainer } from '../src/rl/reward-model-trainer.ts';
 import { describePolicy, peftBaseName, strictFetch, type ProgressFn } from './sources.ts';
+import type { KeptModel } from './run-weights.ts';
 
 type Post = (msg: FromWorker, transfer?: Transferable[]) => void;
 
@@ -54,6 +55,8 @@ interface Job {
   pairs(): Promise<PairView[]>;
   /** The trained model's folder; with LoRA the adapter folder, or with `merged` the merged weights. */
   exportFolder(merged: boolean): Promise<HFFiles>;
+  /** A LoRA policy's base when it can be loaded again (a Hub repo, a URL): kept as its adapter then. */
+  adapterBase: string | null;
   dispose(): void;
 }
 
@@ -95,6 +98,7 @@ function loraDpoJob(
     },
     kind: 'policy',
     exportFolder: (merged) => (merged ? trainer.exportMerged() : trainer.exportAdapter(baseModel)),
+    adapterBase: baseModel,
     dispose: () => trainer.dispose(),
   };
 }
@@ -161,6 +165,7 @@ function dpoJob(
     },
     kind: 'policy',
     exportFolder: async () => exportHFFolder(policy.config, await trainer.readParams()),
+    adapterBase: null,
     dispose: () => trainer.dispose(),
   };
 }
@@ -220,6 +225,7 @@ function rewardJob(
       });
     },
     kind: 'reward-model',
+    adapterBase: null,
     // With LoRA: peft's SEQ_CLS adapter folder, or merged, a whole GPT2ForSequenceClassification.
     exportFolder: (merged) => (merged && s.lora ? trainer.exportMerged() : trainer.exportFolder()),
     dispose: () => trainer.dispose(),
@@ -362,11 +368,15 @@ export class PreferenceRunner {
     return this.active || this.phase === 'loading' || this.phase === 'stopping';
   }
 
-  /** The trained model as a whole folder (LoRA merged), for the runs list; see Runner.keptModel. */
-  async keptModel(): Promise<{ kind: KeptWeightsKind; files: HFFiles }> {
+  /**
+   * The trained model for the runs list (see Runner.keptModel): a LoRA DPO policy on a loadable base
+   * as its adapter folder, anything else as a whole folder (LoRA merged).
+   */
+  async keptModel(): Promise<KeptModel> {
     const job = this.job;
     if (!job) throw new Error('there is no trained model to keep');
-    return { kind: job.kind, files: await this.exclusive(() => job.exportFolder(true)) };
+    const base = job.adapterBase;
+    return { kind: job.kind, files: await this.exclusive(() => job.exportFolder(!base)), base };
   }
 
   /** The trained model as a Hugging Face folder; answered by `export-result`. */

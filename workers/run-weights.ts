@@ -4,6 +4,8 @@
  *   rlhf-studio-runs/RUN_ID/files/<i>   the model folder's i-th file
  *   rlhf-studio-runs/RUN_ID/kept.json   { kind, names: [file names in order], bytes }, written last
  *
+ * The folder is a whole model, or for a LoRA policy on a Hub repo or URL base its peft adapter folder
+ * (kilobytes to megabytes; workers/evaluate.ts merges it into that base).
  * A folder without kept.json (a save cut short by a crash or a full disk) is never read, and is
  * removed by the next save or delete of that run. The record itself (settings, metrics, samples)
  * stays in the page's IndexedDB (src/store/runs.ts), keyed by the same RUN_ID.
@@ -11,6 +13,16 @@
 import type { HFFiles } from '../src/model/hf-folder.ts';
 import type { KeptWeightsKind } from '../src/protocol.ts';
 import { fileOf, opfsFolder, writeFile } from './opfs.ts';
+
+/**
+ * A trained model for the runs list: a whole folder, or (`base` set) a LoRA policy's peft adapter
+ * folder for that base, merged into it when evaluated (workers/evaluate.ts).
+ */
+export interface KeptModel {
+  kind: KeptWeightsKind;
+  files: HFFiles;
+  base: string | null;
+}
 
 const DIR = 'rlhf-studio-runs';
 const MANIFEST = 'kept.json';

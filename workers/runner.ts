@@ -5,13 +5,11 @@
  * since the session's buffers are shared between them.
  */
 import type { Gpu } from '../src/gpu/gpu.ts';
-import type { HFFiles } from '../src/model/hf-folder.ts';
 import { gpt2ParamTable } from '../src/model/param-table.ts';
 import { decode, encode } from '../src/model/tokenizer.ts';
 import {
   errorInfo,
   type FromWorker,
-  type KeptWeightsKind,
   type MetricRow,
   type RunPhase,
   type RunSettings,
@@ -48,6 +46,7 @@ import {
   peftBaseName,
   type ProgressFn,
 } from './sources.ts';
+import type { KeptModel } from './run-weights.ts';
 
 type Post = (msg: FromWorker, transfer?: Transferable[]) => void;
 
@@ -378,13 +377,16 @@ export class Runner {
   }
 
   /**
-   * The policy as a whole GPT-2 folder (a LoRA policy with its adapters merged in), for the runs list:
-   * a kept run is evaluated later without its base.
+   * The policy for the runs list: a LoRA policy on a base that can be loaded again (a Hub repo or a
+   * URL) as its adapter folder (megabytes, not the base's size again), merged into the base at
+   * evaluation; otherwise a whole GPT-2 folder (a LoRA policy on local files merged).
    */
-  async keptModel(): Promise<{ kind: KeptWeightsKind; files: HFFiles }> {
+  async keptModel(): Promise<KeptModel> {
     const session = this.session;
     if (!session) throw new Error('there is no trained model to keep');
-    return { kind: 'policy', files: await this.exclusive(() => session.exportMergedFolder()) };
+    const base = session.spec.lora?.baseModel ?? null;
+    const files = await this.exclusive(() => (base ? session.exportFolder() : session.exportMergedFolder()));
+    return { kind: 'policy', files, base };
   }
 
   /** Stops the loop (if any) and frees the session. */

@@ -275,6 +275,27 @@ export function mergeLora(
   return out;
 }
 
+/**
+ * A peft adapter folder merged into `base` (laid out by gpt2ParamTable(config)), refusing a folder
+ * whose adapter_config.json names another base than `baseName` (a Hub repo or URL; null: unnamed):
+ * merged into the wrong base, an adapter gives a model nobody trained. `what` names it in errors.
+ */
+export function mergeAdapterFolder(
+  files: ReadonlyMap<string, Uint8Array>,
+  config: GPT2Config,
+  base: Float32Array,
+  baseName: string | null,
+  what = 'the adapter',
+): Float32Array {
+  const adapter = loadPeftAdapter(files, config);
+  if (adapter.baseModel !== baseName)
+    throw new Error(
+      `${what} is a LoRA adapter on ${adapter.baseModel ?? 'an unnamed base'}, not on ` +
+        `${baseName ?? 'an unnamed base'}: load that base to merge it into`,
+    );
+  return mergeLora(config, base, adapter.table, adapter.params);
+}
+
 function moduleWeight(m: LoraTable['slots'][number]['module']): string {
   return {
     qkv: 'attn.c_attn.weight',

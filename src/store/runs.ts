@@ -24,7 +24,12 @@ export interface SavedRun {
   /** Bytes of the stored record (its JSON). */
   bytes: number;
   /** The trained model kept in OPFS (null: not kept, e.g. its save failed). */
-  weights?: { kind: KeptWeightsKind; bytes: number } | null;
+  weights?: {
+    kind: KeptWeightsKind;
+    bytes: number;
+    /** A LoRA policy kept as its adapter: the base (Hub repo or URL) it is merged into to evaluate. */
+    base?: string | null;
+  } | null;
 }
 
 /** The curve a run's overlay shows: PPO's mean reward, else the trainer's loss. */

@@ -208,8 +208,14 @@ export function RunsPanel() {
                 </td>
                 <td>{r.name}</td>
                 <td>{new Date(r.date).toLocaleString()}</td>
-                <td data-testid="run-weights">
-                  {r.weights ? (r.weights.kind === 'policy' ? 'policy' : 'reward model') : '—'}
+                <td data-testid="run-weights" title={r.weights?.base ? `on ${r.weights.base}` : undefined}>
+                  {!r.weights
+                    ? '—'
+                    : r.weights.kind === 'reward-model'
+                      ? 'reward model'
+                      : r.weights.base
+                        ? 'LoRA adapter'
+                        : 'policy'}
                 </td>
                 <td className="num">{fmtBytes(r.bytes + (r.weights?.bytes ?? 0))}</td>
                 <td>

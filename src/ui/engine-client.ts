@@ -115,9 +115,11 @@ export async function exportModel({ merged = false } = {}): Promise<Map<string, 
 }
 
 /** Keeps the loaded run's trained model with kept run `runId` (worker OPFS); its kind and bytes. */
-export async function keepWeights(runId: string): Promise<{ kind: KeptWeightsKind; bytes: number }> {
+export async function keepWeights(
+  runId: string,
+): Promise<{ kind: KeptWeightsKind; bytes: number; base: string | null }> {
   const r = await request<'weights-kept'>((id) => ({ type: 'keep-weights', id, runId }));
-  return { kind: r.kind!, bytes: r.bytes };
+  return { kind: r.kind!, bytes: r.bytes, base: r.base };
 }
 
 export async function deleteWeights(runId: string): Promise<void> {

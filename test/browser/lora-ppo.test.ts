@@ -28,6 +28,7 @@ const {
   stepOf,
   savedStepOf,
   noErrors,
+  until,
   waitForPhase,
   startTraining,
   downloadZip,
@@ -118,6 +119,25 @@ describe('LoRA PPO in the studio', () => {
     const full = readSafetensors(merged.zip[`${merged.folder}/model.safetensors`]).tensors;
     expect(full.size).toBe(gpt2ParamTable(DEMO_POLICY).entries.length);
     expect(full.get('transformer.h.1.mlp.c_fc.weight')?.shape).toEqual([64, 256]);
+
+    // The runs list keeps both runs as their adapter folders (kilobytes, not another 13 MB base), and
+    // evaluates one merged into the form's policy, its base, against that policy as the reference.
+    const panel = page.getByTestId('runs');
+    const rows = panel.getByTestId('run-row');
+    await expect
+      .poll(() => panel.getByTestId('run-weights').allTextContents(), { timeout: 60_000 })
+      .toEqual(['LoRA adapter', 'LoRA adapter']);
+    for (let i = 0; i < 2; i++)
+      expect(await rows.nth(i).textContent()).toMatch(/PPO LoRA positive, 3 steps.*\d KiB/);
+    await rows.nth(0).locator('input[type="checkbox"]').check();
+    await panel.getByLabel('side-by-side queries').fill('2');
+    await panel.getByTestId('evaluate-runs').click();
+    const summary = page.getByTestId('evaluate').getByTestId('evaluate-summary').locator('tbody tr');
+    await until('the kept adapter evaluated', async () => (await summary.count()) === 2, 300_000);
+    expect(await summary.nth(1).locator('td').first().textContent()).toBe('PPO LoRA positive, 3 steps');
+    for (let i = 0; i < 2; i++)
+      for (const c of (await summary.nth(i).locator('td').allTextContents()).slice(1))
+        expect(c).toMatch(/^-?\d+(\.\d+)?(e[+-]?\d+)?$/);
     await noErrors();
   }, 900_000);
 });

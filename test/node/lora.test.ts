@@ -11,7 +11,13 @@ import { describe, expect, test, vi } from 'vitest';
 import { loadModelDir } from '../../src/cli/model-dir.ts';
 import { GPT2 } from '../../src/model/gpt2.ts';
 import { Lora } from '../../src/model/lora.ts';
-import { loadPeftAdapter, mergeLora, PEFT_PREFIX, savePeftAdapter } from '../../src/model/peft.ts';
+import {
+  loadPeftAdapter,
+  mergeAdapterFolder,
+  mergeLora,
+  PEFT_PREFIX,
+  savePeftAdapter,
+} from '../../src/model/peft.ts';
 import { paramSlice } from '../../src/model/param-table.ts';
 import { readSafetensors, tensorToF32, tensorToInt32, type TensorMap } from '../../src/model/safetensors.ts';
 import { IGNORE_INDEX, shiftLabels } from '../../src/ops/crossentropy.ts';
@@ -149,6 +155,20 @@ describe('LoRA on our kernels equals PyTorch + peft', () => {
     const ref = tensorToF32(state.get('logits')!);
     expect(maxErr(got.logits, ref)).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(ref)));
     net.dispose();
+  });
+
+  test('an adapter folder merges only into the base it names', () => {
+    const base = loadModelDir(`${root}/base`);
+    const adapter = loadPeftAdapter(readDir(`${root}/r8-rslora/adapter`), base.config);
+    const folder = savePeftAdapter(adapter.table, adapter.params, { baseModel: 'hub/base' });
+    const block = base.params.subarray(0, base.table.total);
+    expect(mergeAdapterFolder(folder, base.config, block, 'hub/base')).toEqual(
+      mergeLora(base.config, block, adapter.table, adapter.params),
+    );
+    expect(() => mergeAdapterFolder(folder, base.config, block, 'hub/other', 'run 2')).toThrow(
+      'run 2 is a LoRA adapter on hub/base, not on hub/other: load that base to merge it into',
+    );
+    expect(() => mergeAdapterFolder(folder, base.config, block, null)).toThrow(/not on an unnamed base/);
   });
 
   test("a saved adapter holds peft's names and config, and loads back to the same block", () => {
