@@ -188,7 +188,12 @@ export interface TileConfig {
   TM: 4 | 8;
   TN: 4 | 8;
   BK: number;
+  /** Tiled kernel: read the next K slice into registers while this one is computed (matmul.wgsl). */
+  PREFETCH?: boolean;
 }
+
+/** Elements of a K slice one thread of the tiled kernel stages in registers, at most (STAGE_MAX). */
+const STAGE_MAX = 8;
 /** 32x32 block tiles, 4x4 per thread, 64 threads: four times the workgroups of 64x64 for small products. */
 export const TILE_32X32: TileConfig = { WG_X: 8, WG_Y: 8, TM: 4, TN: 4, BK: 16 };
 /** 64x64 block tiles, 4x4 per thread. */
@@ -238,16 +243,17 @@ export function tileFor(gpu: Gpu, M: number, N: number, batch = 1): TileConfig {
   return tuned.get(gpu)?.(M, N, batch) ?? pickTile(M, N, batch);
 }
 
-function checkTile({ WG_X, WG_Y, TM, TN, BK }: TileConfig, gpu: Gpu): void {
+function checkTile(t: TileConfig, gpu: Gpu): void {
+  const { WG_X, WG_Y, TM, TN, BK } = t;
   const threads = WG_X * WG_Y;
   const ok =
     (TM === 4 || TM === 8) &&
     (TN === 4 || TN === 8) &&
     threads <= gpu.adapter.limits.maxComputeInvocationsPerWorkgroup &&
     (TM * BK) % WG_X === 0 &&
-    (TN * BK) % WG_Y === 0;
-  if (!ok)
-    throw new Error(`matmul: tile ${JSON.stringify({ WG_X, WG_Y, TM, TN, BK })} does not split evenly`);
+    (TN * BK) % WG_Y === 0 &&
+    (!t.PREFETCH || (TM * WG_Y * BK <= STAGE_MAX * threads && TN * WG_X * BK <= STAGE_MAX * threads));
+  if (!ok) throw new Error(`matmul: tile ${JSON.stringify(t)} does not split evenly`);
 }
 
 export interface MatmulOut {
@@ -326,7 +332,8 @@ export function matmulWith(
   } else if (kernel !== 'naive') {
     const t = tile ?? tileFor(gpu, M, N, batch);
     checkTile(t, gpu);
-    Object.assign(constants, t);
+    const { WG_X, WG_Y, TM, TN, BK } = t;
+    Object.assign(constants, { WG_X, WG_Y, TM, TN, BK, PREFETCH: t.PREFETCH ? 1 : 0 });
     const { BM, BN } = blockOf(t, kernel);
     workgroups = [Math.ceil(N / BN), Math.ceil(M / BM), batch];
     pipeline = gpu.pipelines.get(wgsl, `matmul_${kernel}`, constants);

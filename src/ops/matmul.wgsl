@@ -102,17 +102,72 @@ const PAD = 1u;
 var<workgroup> tile_a: array<vec4<f32>, BK * (TM * WG_Y / 4u + PAD)>;
 var<workgroup> tile_b: array<vec4<f32>, BK * (TN * WG_X / 4u + PAD)>;
 
+// PREFETCH: while one K slice is multiplied out of workgroup memory, the next one's global reads are
+// already in flight into registers (stage_a/stage_b), stored to workgroup memory after the compute:
+// global latency hides behind the FMAs instead of stalling every thread at the barrier. Off, each
+// slice is read and stored before its compute. Same sums in the same order either way.
+override PREFETCH: bool = false;
+const STAGE_MAX = 8u; // elements of a slice one thread stages, at most (the launcher checks)
+override BM: u32 = TM * WG_Y;
+override BN: u32 = TN * WG_X;
+
+// Where the r-th element thread `tid` stages of op(A)'s BM x BK slice goes: (row, k) in the slice.
+// Consecutive threads walk the stored layout's contiguous axis, so global reads coalesce.
+fn a_slot(r: u32, tid: u32) -> vec2<u32> {
+  let e = r * WG_X * WG_Y + tid;
+  if (TRANS_A) {
+    return vec2(e % BM, e / BM);
+  }
+  return vec2(e / BK, e % BK);
+}
+
+// The same for op(B)'s BK x BN slice: (column, k).
+fn b_slot(r: u32, tid: u32) -> vec2<u32> {
+  let e = r * WG_X * WG_Y + tid;
+  if (TRANS_B) {
+    return vec2(e / BK, e % BK);
+  }
+  return vec2(e % BN, e / BN);
+}
+
+// Element r of the thread's share of the slices at (m0, k0) and (k0, n0); 0 outside the matrix.
+fn load_a(base: u32, m0: u32, k0: u32, r: u32, tid: u32) -> f32 {
+  let s = a_slot(r, tid);
+  if (m0 + s.x < p.M && k0 + s.y < p.K) {
+    return a_at(base, m0 + s.x, k0 + s.y);
+  }
+  return 0.0;
+}
+
+fn load_b(base: u32, n0: u32, k0: u32, r: u32, tid: u32) -> f32 {
+  let s = b_slot(r, tid);
+  if (n0 + s.x < p.N && k0 + s.y < p.K) {
+    return b_at(base, k0 + s.y, n0 + s.x);
+  }
+  return 0.0;
+}
+
+fn put_a(r: u32, tid: u32, v: f32) {
+  let s = a_slot(r, tid);
+  tile_a[s.y * (BM / 4u + PAD) + s.x / 4u][s.x % 4u] = v;
+}
+
+fn put_b(r: u32, tid: u32, v: f32) {
+  let s = b_slot(r, tid);
+  tile_b[s.y * (BN / 4u + PAD) + s.x / 4u][s.x % 4u] = v;
+}
+
 @compute @workgroup_size(WG_X, WG_Y)
 fn matmul_tiled(
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(local_invocation_index) tid: u32,
   @builtin(workgroup_id) wid: vec3<u32>,
 ) {
-  let BM = TM * WG_Y;
-  let BN = TN * WG_X;
   let SA = BM / 4u + PAD; // vec4s per k-row of tile_a
   let SB = BN / 4u + PAD; // vec4s per k-row of tile_b
   let threads = WG_X * WG_Y;
+  let NA = BM * BK / threads; // elements of each A slice a thread stages
+  let NB = BN * BK / threads;
   let m0 = wid.y * BM;
   let n0 = wid.x * BN;
   let base_a = wid.z * p.stride_a;
@@ -120,40 +175,44 @@ fn matmul_tiled(
   let GM = TM / 4u; // row groups per thread
   let GN = TN / 4u; // column groups per thread
 
+  var stage_a: array<f32, STAGE_MAX>;
+  var stage_b: array<f32, STAGE_MAX>;
+  if (PREFETCH) {
+    for (var r = 0u; r < NA; r++) {
+      stage_a[r] = load_a(base_a, m0, 0u, r, tid);
+    }
+    for (var r = 0u; r < NB; r++) {
+      stage_b[r] = load_b(base_b, n0, 0u, r, tid);
+    }
+  }
   // acc[(4*i + r) * GN + j]: row 4*(i*WG_Y + y) + r of the block, columns 4*(j*WG_X + x) .. + 3.
   var acc: array<vec4<f32>, TM_MAX * TN_MAX / 4u>;
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
-    // Stage op(A)[m0.., k0..] and op(B)[k0.., n0..]; consecutive threads walk the stored layout's
-    // contiguous axis so global reads coalesce. Outside the matrix the slice holds zeros.
-    for (var r = 0u; r < BM * BK / threads; r++) {
-      let e = r * threads + tid;
-      var mm = e / BK;
-      var kk = e % BK;
-      if (TRANS_A) {
-        kk = e / BM;
-        mm = e % BM;
+    // Stage op(A)[m0.., k0..] and op(B)[k0.., n0..] in workgroup memory (zeros outside the matrix).
+    if (PREFETCH) {
+      for (var r = 0u; r < NA; r++) {
+        put_a(r, tid, stage_a[r]);
       }
-      var v = 0.0;
-      if (m0 + mm < p.M && k0 + kk < p.K) {
-        v = a_at(base_a, m0 + mm, k0 + kk);
+      for (var r = 0u; r < NB; r++) {
+        put_b(r, tid, stage_b[r]);
       }
-      tile_a[kk * SA + mm / 4u][mm % 4u] = v;
-    }
-    for (var r = 0u; r < BN * BK / threads; r++) {
-      let e = r * threads + tid;
-      var kk = e / BN;
-      var nn = e % BN;
-      if (TRANS_B) {
-        nn = e / BK;
-        kk = e % BK;
+    } else {
+      for (var r = 0u; r < NA; r++) {
+        put_a(r, tid, load_a(base_a, m0, k0, r, tid));
       }
-      var v = 0.0;
-      if (n0 + nn < p.N && k0 + kk < p.K) {
-        v = b_at(base_b, k0 + kk, n0 + nn);
+      for (var r = 0u; r < NB; r++) {
+        put_b(r, tid, load_b(base_b, n0, k0, r, tid));
       }
-      tile_b[kk * SB + nn / 4u][nn % 4u] = v;
     }
     workgroupBarrier();
+    if (PREFETCH && k0 + BK < p.K) {
+      for (var r = 0u; r < NA; r++) {
+        stage_a[r] = load_a(base_a, m0, k0 + BK, r, tid);
+      }
+      for (var r = 0u; r < NB; r++) {
+        stage_b[r] = load_b(base_b, n0, k0 + BK, r, tid);
+      }
+    }
 
     for (var kk = 0u; kk < BK; kk++) {
       var bv: array<vec4<f32>, TN_MAX / 4u>;

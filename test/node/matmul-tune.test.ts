@@ -81,11 +81,13 @@ describe('size classes', () => {
 });
 
 describe('tile candidates', () => {
-  // K = 40 crosses BK-deep slices (16) with a ragged end; M, N cross the 32-, 64- and 128-wide edges.
+  // K = 40 crosses BK-deep slices (16) with a ragged end; M, N cross the 32-, 64- and 128-wide edges;
+  // with and without the prefetch of the next slice.
   for (const shape of [
     { M: 70, N: 133, K: 40 },
     { M: 130, N: 45, K: 40, transA: true },
     { M: 33, N: 129, K: 40, transB: true },
+    { M: 65, N: 66, K: 9, transA: true, transB: true }, // one slice: nothing to prefetch
   ] as MatmulShape[]) {
     test(`every tile gives the same bits, close to the CPU reference: ${JSON.stringify(shape)}`, async () => {
       const gpu = await testGpu();
@@ -127,11 +129,11 @@ describe('tuneTiles', () => {
 describe('a tile table in use', () => {
   test('picks the tile of each tiled product by its class; none: pickTile', async () => {
     const gpu = await testGpu();
-    const table = fakeTable('test', { small: '32x32', medium: '128x128', large: '64x64' });
+    const table = fakeTable('test', { small: '32x32', medium: '128x128+prefetch', large: '64x64' });
     applyTileTable(gpu, table);
     expect(tileTableOf(gpu)).toBe(table);
     expect(tileFor(gpu, 64, 96)).toBe(TILES['32x32']);
-    expect(tileFor(gpu, 512, 512)).toBe(TILES['128x128']);
+    expect(tileFor(gpu, 512, 512)).toBe(TILES['128x128+prefetch']);
     expect(tileFor(gpu, 2944, 3072)).toBe(TILES['64x64']);
     expect(tileFor(gpu, 64, 64, 12)).toBe(TILES['32x32']); // attention: 12 heads of one tile
 
