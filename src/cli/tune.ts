@@ -16,8 +16,8 @@ export const tune: Command = {
   summary: 'measure the matmul block tiles on this GPU and keep the fastest per product size',
   usage:
     'rlhf-studio tune [--quick] [--reps N] [--json FILE]\n' +
-    '  Times the workgroup-memory matmul with block tiles 32x32, 64x64, 128x64 and 128x128, each with\n' +
-    '  and without a register prefetch of the next K slice (+prefetch), on a GPT-2\n' +
+    '  Times the workgroup-memory matmul with block tiles 32x32, 64x64, 128x64 and 128x128, each plain,\n' +
+    '  with a register prefetch of the next K slice (+prefetch) and reading it as vec4s (+vec4), on a GPT-2\n' +
     '  124M product of each size class (small, medium, large) and keeps the fastest per class for this\n' +
     '  adapter in $RLHF_STUDIO_CACHE (default ~/.cache/rlhf-studio)/matmul-tiles.json. Every command\n' +
     '  measures once on its own when the cache has no table for the adapter (RLHF_STUDIO_TUNE=0: never);\n' +

@@ -8,9 +8,9 @@
  *   small   < 64       e.g. one generated token for 128 sequences, 128 x 768 (24 tiles)
  *   medium  64 .. 511  e.g. the MLP of one generated token, 128 x 3072 (96)
  *   large   >= 512     a training forward or backward at TRL's batch, 2944 x 3072 (2208)
- * and times every candidate tile (32x32, 64x64, 128x64, 128x128, each with and without the register
- * prefetch of the next K slice) on one GPT-2 124M product of each class (TUNE_SHAPES), keeping the
- * fastest per class. The table is keyed by the adapter and by a
+ * and times every candidate tile (32x32, 64x64, 128x64, 128x128, each plain, with a register
+ * prefetch of the next K slice, and with that prefetch reading vec4s) on one GPT-2 124M product of
+ * each class (TUNE_SHAPES), keeping the fastest per class. The table is keyed by the adapter and by a
  * fingerprint of matmul.wgsl, so another GPU, a driver reporting itself differently or an edited
  * kernel measures again. Every tile computes the same sums in the same order per output (K in BK
  * slices), so the choice changes speed, not results: the tiles' parity tests hold for all.
@@ -31,8 +31,12 @@ import {
 import wgsl from './matmul.wgsl';
 
 const prefetch = (t: TileConfig): TileConfig => ({ ...t, PREFETCH: true });
+const vec4 = (t: TileConfig): TileConfig => ({ ...t, PREFETCH: true, VEC4: true });
 
-/** The candidates: each block tile with and without the register prefetch of the next K slice. */
+/**
+ * The candidates: each block tile plain, with the register prefetch of the next K slice, and with
+ * the prefetch reading vec4s (where a shape cannot, that candidate runs as +prefetch).
+ */
 export const TILES = {
   '32x32': TILE_32X32,
   '64x64': TILE_64X64,
@@ -42,6 +46,10 @@ export const TILES = {
   '64x64+prefetch': prefetch(TILE_64X64),
   '128x64+prefetch': prefetch(TILE_128X64),
   '128x128+prefetch': prefetch(TILE_128X128),
+  '32x32+prefetch+vec4': vec4(TILE_32X32),
+  '64x64+prefetch+vec4': vec4(TILE_64X64),
+  '128x64+prefetch+vec4': vec4(TILE_128X64),
+  '128x128+prefetch+vec4': vec4(TILE_128X128),
 } as const satisfies Record<string, TileConfig>;
 export type TileName = keyof typeof TILES;
 export const TILE_NAMES = Object.keys(TILES) as TileName[];

@@ -190,6 +190,11 @@ export interface TileConfig {
   BK: number;
   /** Tiled kernel: read the next K slice into registers while this one is computed (matmul.wgsl). */
   PREFETCH?: boolean;
+  /**
+   * Tiled kernel with PREFETCH: read the slices as vec4s (matmul_tiled_vec4) where the shape allows
+   * (leading dimensions and batch strides multiples of 4, bindings holding their last vec4 whole).
+   */
+  VEC4?: boolean;
 }
 
 /** Elements of a K slice one thread of the tiled kernel stages in registers, at most (STAGE_MAX). */
@@ -252,7 +257,9 @@ function checkTile(t: TileConfig, gpu: Gpu): void {
     threads <= gpu.adapter.limits.maxComputeInvocationsPerWorkgroup &&
     (TM * BK) % WG_X === 0 &&
     (TN * BK) % WG_Y === 0 &&
-    (!t.PREFETCH || (TM * WG_Y * BK <= STAGE_MAX * threads && TN * WG_X * BK <= STAGE_MAX * threads));
+    (!t.PREFETCH || (TM * WG_Y * BK <= STAGE_MAX * threads && TN * WG_X * BK <= STAGE_MAX * threads)) &&
+    (!t.VEC4 ||
+      (t.PREFETCH && (TM * WG_Y * BK) % (4 * threads) === 0 && (TN * WG_X * BK) % (4 * threads) === 0));
   if (!ok) throw new Error(`matmul: tile ${JSON.stringify(t)} does not split evenly`);
 }
 
@@ -308,10 +315,12 @@ export function matmulWith(
   const s = resolveShape(shape);
   const { M, N, K, batch } = s;
   if (M === 0 || N === 0 || batch === 0) return;
+  const extentA = K === 0 ? 0 : extent(batch, s.strideA, s.transA ? K : M, s.lda, s.transA ? M : K);
+  const extentB = K === 0 ? 0 : extent(batch, s.strideB, s.transB ? N : K, s.ldb, s.transB ? K : N);
   const need: [string, Bindable, number][] = [
     ['out', out, extent(batch, s.strideC, M, s.ldc, N)],
-    ['a', a, K === 0 ? 0 : extent(batch, s.strideA, s.transA ? K : M, s.lda, s.transA ? M : K)],
-    ['b', b, K === 0 ? 0 : extent(batch, s.strideB, s.transB ? N : K, s.ldb, s.transB ? K : N)],
+    ['a', a, extentA],
+    ['b', b, extentB],
   ];
   if (bias) need.push(['bias', bias, N]);
   for (const [name, buf, elements] of need) {
@@ -336,7 +345,16 @@ export function matmulWith(
     Object.assign(constants, { WG_X, WG_Y, TM, TN, BK, PREFETCH: t.PREFETCH ? 1 : 0 });
     const { BM, BN } = blockOf(t, kernel);
     workgroups = [Math.ceil(N / BN), Math.ceil(M / BM), batch];
-    pipeline = gpu.pipelines.get(wgsl, `matmul_${kernel}`, constants);
+    // Whole vec4s: every read starts at a multiple of 4 elements and ends inside its binding.
+    const wholeVec4 = (buf: Bindable, elements: number) => asView(buf).size >= 16 * Math.ceil(elements / 4);
+    const vec4 =
+      kernel === 'tiled' &&
+      t.VEC4 === true &&
+      K > 0 &&
+      [s.lda, s.ldb, s.strideA, s.strideB].every((x) => x % 4 === 0) &&
+      wholeVec4(a, extentA) &&
+      wholeVec4(b, extentB);
+    pipeline = gpu.pipelines.get(wgsl, vec4 ? 'matmul_tiled_vec4' : `matmul_${kernel}`, constants);
   } else {
     pipeline = gpu.pipelines.get(wgsl, 'matmul_naive', constants);
   }

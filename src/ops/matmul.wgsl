@@ -157,14 +157,63 @@ fn put_b(r: u32, tid: u32, v: f32) {
   tile_b[s.y * (BN / 4u + PAD) + s.x / 4u][s.x % 4u] = v;
 }
 
+// A thread's TM x TN micro-tile: acc[(4*i + r) * GN + j] is row 4*(i*WG_Y + y) + r of the block,
+// columns 4*(j*WG_X + x) .. + 3 (GM = TM/4 row groups, GN = TN/4 column groups).
+alias Acc = array<vec4<f32>, TM_MAX * TN_MAX / 4u>;
+
+// Multiplies out the staged slices: per k, TM/4 + TN/4 vec4 reads of workgroup memory, TM*TN FMAs.
+fn mma_slice(x: u32, y: u32, acc: ptr<function, Acc>) {
+  let GM = TM / 4u;
+  let GN = TN / 4u;
+  let SA = BM / 4u + PAD; // vec4s per k-row of tile_a
+  let SB = BN / 4u + PAD; // vec4s per k-row of tile_b
+  for (var kk = 0u; kk < BK; kk++) {
+    var bv: array<vec4<f32>, TN_MAX / 4u>;
+    for (var j = 0u; j < GN; j++) {
+      bv[j] = tile_b[kk * SB + j * WG_X + x];
+    }
+    for (var i = 0u; i < GM; i++) {
+      let av = tile_a[kk * SA + i * WG_Y + y];
+      for (var j = 0u; j < GN; j++) {
+        let q = 4u * i * GN + j;
+        (*acc)[q] = fma(vec4(av.x), bv[j], (*acc)[q]);
+        (*acc)[q + GN] = fma(vec4(av.y), bv[j], (*acc)[q + GN]);
+        (*acc)[q + 2u * GN] = fma(vec4(av.z), bv[j], (*acc)[q + 2u * GN]);
+        (*acc)[q + 3u * GN] = fma(vec4(av.w), bv[j], (*acc)[q + 3u * GN]);
+      }
+    }
+  }
+}
+
+// Writes the micro-tile, skipping what lies outside C.
+fn store_block(base_c: u32, m0: u32, n0: u32, x: u32, y: u32, acc: ptr<function, Acc>) {
+  let GM = TM / 4u;
+  let GN = TN / 4u;
+  for (var i = 0u; i < GM; i++) {
+    for (var r = 0u; r < 4u; r++) {
+      let m = m0 + 4u * (i * WG_Y + y) + r;
+      if (m >= p.M) {
+        continue;
+      }
+      for (var j = 0u; j < GN; j++) {
+        let n = n0 + 4u * (j * WG_X + x);
+        let v = (*acc)[(4u * i + r) * GN + j];
+        for (var t = 0u; t < 4u; t++) {
+          if (n + t < p.N) {
+            store_c(base_c, m, n + t, v[t]);
+          }
+        }
+      }
+    }
+  }
+}
+
 @compute @workgroup_size(WG_X, WG_Y)
 fn matmul_tiled(
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(local_invocation_index) tid: u32,
   @builtin(workgroup_id) wid: vec3<u32>,
 ) {
-  let SA = BM / 4u + PAD; // vec4s per k-row of tile_a
-  let SB = BN / 4u + PAD; // vec4s per k-row of tile_b
   let threads = WG_X * WG_Y;
   let NA = BM * BK / threads; // elements of each A slice a thread stages
   let NB = BN * BK / threads;
@@ -172,8 +221,6 @@ fn matmul_tiled(
   let n0 = wid.x * BN;
   let base_a = wid.z * p.stride_a;
   let base_b = wid.z * p.stride_b;
-  let GM = TM / 4u; // row groups per thread
-  let GN = TN / 4u; // column groups per thread
 
   var stage_a: array<f32, STAGE_MAX>;
   var stage_b: array<f32, STAGE_MAX>;
@@ -185,8 +232,7 @@ fn matmul_tiled(
       stage_b[r] = load_b(base_b, n0, 0u, r, tid);
     }
   }
-  // acc[(4*i + r) * GN + j]: row 4*(i*WG_Y + y) + r of the block, columns 4*(j*WG_X + x) .. + 3.
-  var acc: array<vec4<f32>, TM_MAX * TN_MAX / 4u>;
+  var acc: Acc;
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     // Stage op(A)[m0.., k0..] and op(B)[k0.., n0..] in workgroup memory (zeros outside the matrix).
     if (PREFETCH) {
@@ -214,43 +260,147 @@ fn matmul_tiled(
       }
     }
 
-    for (var kk = 0u; kk < BK; kk++) {
-      var bv: array<vec4<f32>, TN_MAX / 4u>;
-      for (var j = 0u; j < GN; j++) {
-        bv[j] = tile_b[kk * SB + j * WG_X + lid.x];
-      }
-      for (var i = 0u; i < GM; i++) {
-        let av = tile_a[kk * SA + i * WG_Y + lid.y];
-        for (var j = 0u; j < GN; j++) {
-          let q = 4u * i * GN + j;
-          acc[q] = fma(vec4(av.x), bv[j], acc[q]);
-          acc[q + GN] = fma(vec4(av.y), bv[j], acc[q + GN]);
-          acc[q + 2u * GN] = fma(vec4(av.z), bv[j], acc[q + 2u * GN]);
-          acc[q + 3u * GN] = fma(vec4(av.w), bv[j], acc[q + 3u * GN]);
-        }
-      }
-    }
+    mma_slice(lid.x, lid.y, &acc);
     workgroupBarrier();
   }
 
-  let base_c = wid.z * p.stride_c;
-  for (var i = 0u; i < GM; i++) {
-    for (var r = 0u; r < 4u; r++) {
-      let m = m0 + 4u * (i * WG_Y + lid.y) + r;
-      if (m >= p.M) {
-        continue;
+  store_block(wid.z * p.stride_c, m0, n0, lid.x, lid.y, &acc);
+}
+
+// ---- the tiled kernel with vec4 global reads -----------------------------------------------------
+// matmul_tiled with PREFETCH, reading its slices from global memory as vec4s along each stored
+// layout's contiguous axis (a quarter of the load instructions and bounds checks): A (M, K) and B^T
+// (N, K) along k, A^T (K, M) along m, B (K, N) along n. Needs lda, ldb and the batch strides to be
+// multiples of 4 and each binding to hold its last vec4 whole (the launcher checks; else
+// matmul_tiled). Lanes past an edge are zeroed, as matmul_tiled's elements are: the same sums.
+@group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
+
+// Vec4 r of the thread's share of op(A)'s BM x BK slice at (m0, k0), and where its 4 lanes go:
+// (row, k) of lane 0, the lanes walking k (A stored (M, K)) or rows (A^T).
+fn a4_slot(r: u32, tid: u32) -> vec2<u32> {
+  let e = r * WG_X * WG_Y + tid;
+  if (TRANS_A) {
+    return vec2(4u * (e % (BM / 4u)), e / (BM / 4u));
+  }
+  return vec2(e / (BK / 4u), 4u * (e % (BK / 4u)));
+}
+
+// The same for op(B)'s BK x BN slice: (column, k) of lane 0, the lanes walking columns (B stored
+// (K, N)) or k (B^T).
+fn b4_slot(r: u32, tid: u32) -> vec2<u32> {
+  let e = r * WG_X * WG_Y + tid;
+  if (TRANS_B) {
+    return vec2(e / (BK / 4u), 4u * (e % (BK / 4u)));
+  }
+  return vec2(4u * (e % (BN / 4u)), e / (BN / 4u));
+}
+
+// Lanes of a vec4 whose element index along its axis starts at `i0`, below `limit`: the rest are 0.
+fn keep(v: vec4<f32>, i0: u32, limit: u32) -> vec4<f32> {
+  return select(vec4(0.0), v, vec4(i0) + vec4(0u, 1u, 2u, 3u) < vec4(limit));
+}
+
+fn load_a4(base: u32, m0: u32, k0: u32, r: u32, tid: u32) -> vec4<f32> {
+  let s = a4_slot(r, tid);
+  let m = m0 + s.x;
+  let k = k0 + s.y;
+  if (TRANS_A) {
+    if (k >= p.K) {
+      return vec4(0.0);
+    }
+    return keep(a4[(base + k * p.lda + m) / 4u], m, p.M);
+  }
+  if (m >= p.M) {
+    return vec4(0.0);
+  }
+  return keep(a4[(base + m * p.lda + k) / 4u], k, p.K);
+}
+
+fn load_b4(base: u32, n0: u32, k0: u32, r: u32, tid: u32) -> vec4<f32> {
+  let s = b4_slot(r, tid);
+  let n = n0 + s.x;
+  let k = k0 + s.y;
+  if (TRANS_B) {
+    if (n >= p.N) {
+      return vec4(0.0);
+    }
+    return keep(b4[(base + n * p.ldb + k) / 4u], k, p.K);
+  }
+  if (k >= p.K) {
+    return vec4(0.0);
+  }
+  return keep(b4[(base + k * p.ldb + n) / 4u], n, p.N);
+}
+
+// Into workgroup memory: one vec4 store when the lanes walk the tile's row axis, else 4 along k.
+fn put_a4(r: u32, tid: u32, v: vec4<f32>) {
+  let s = a4_slot(r, tid);
+  let SA = BM / 4u + PAD;
+  if (TRANS_A) {
+    tile_a[s.y * SA + s.x / 4u] = v;
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    tile_a[(s.y + j) * SA + s.x / 4u][s.x % 4u] = v[j];
+  }
+}
+
+fn put_b4(r: u32, tid: u32, v: vec4<f32>) {
+  let s = b4_slot(r, tid);
+  let SB = BN / 4u + PAD;
+  if (TRANS_B) {
+    for (var j = 0u; j < 4u; j++) {
+      tile_b[(s.y + j) * SB + s.x / 4u][s.x % 4u] = v[j];
+    }
+    return;
+  }
+  tile_b[s.y * SB + s.x / 4u] = v;
+}
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn matmul_tiled_vec4(
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(local_invocation_index) tid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+) {
+  let threads = WG_X * WG_Y;
+  let NA = BM * BK / (4u * threads); // vec4s of each A slice a thread stages
+  let NB = BN * BK / (4u * threads);
+  let m0 = wid.y * BM;
+  let n0 = wid.x * BN;
+  let base_a = wid.z * p.stride_a;
+  let base_b = wid.z * p.stride_b;
+
+  var stage_a: array<vec4<f32>, STAGE_MAX / 4u>;
+  var stage_b: array<vec4<f32>, STAGE_MAX / 4u>;
+  for (var r = 0u; r < NA; r++) {
+    stage_a[r] = load_a4(base_a, m0, 0u, r, tid);
+  }
+  for (var r = 0u; r < NB; r++) {
+    stage_b[r] = load_b4(base_b, n0, 0u, r, tid);
+  }
+  var acc: Acc;
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    for (var r = 0u; r < NA; r++) {
+      put_a4(r, tid, stage_a[r]);
+    }
+    for (var r = 0u; r < NB; r++) {
+      put_b4(r, tid, stage_b[r]);
+    }
+    workgroupBarrier();
+    if (k0 + BK < p.K) {
+      for (var r = 0u; r < NA; r++) {
+        stage_a[r] = load_a4(base_a, m0, k0 + BK, r, tid);
       }
-      for (var j = 0u; j < GN; j++) {
-        let n = n0 + 4u * (j * WG_X + lid.x);
-        let v = acc[(4u * i + r) * GN + j];
-        for (var t = 0u; t < 4u; t++) {
-          if (n + t < p.N) {
-            store_c(base_c, m, n + t, v[t]);
-          }
-        }
+      for (var r = 0u; r < NB; r++) {
+        stage_b[r] = load_b4(base_b, n0, k0 + BK, r, tid);
       }
     }
+    mma_slice(lid.x, lid.y, &acc);
+    workgroupBarrier();
   }
+  store_block(wid.z * p.stride_c, m0, n0, lid.x, lid.y, &acc);
 }
 
 // Stores a thread's TM x 4 micro-tile whose top-left output is (m, n), skipping what lies outside C.

@@ -12,6 +12,7 @@ import {
   matmulCpu,
   matmulWith,
   pickTile,
+  resolveShape,
   setTileChoice,
   tileFor,
   type MatmulShape,
@@ -28,7 +29,6 @@ import {
   TILES,
   TUNE_SHAPES,
   tunedTiles,
-  tuneTiles,
   applyTileTable,
   type TileCacheStore,
   type TileTable,
@@ -81,24 +81,28 @@ describe('size classes', () => {
 });
 
 describe('tile candidates', () => {
-  // K = 40 crosses BK-deep slices (16) with a ragged end; M, N cross the 32-, 64- and 128-wide edges;
-  // with and without the prefetch of the next slice.
-  for (const shape of [
-    { M: 70, N: 133, K: 40 },
-    { M: 130, N: 45, K: 40, transA: true },
-    { M: 33, N: 129, K: 40, transB: true },
-    { M: 65, N: 66, K: 9, transA: true, transB: true }, // one slice: nothing to prefetch
-  ] as MatmulShape[]) {
+  // K crosses BK-deep slices (16) with a ragged end (also inside a vec4: 37, 38, 9); M, N cross the
+  // 32-, 64- and 128-wide edges; leading dimensions padded to multiples of 4 where the vec4 reads
+  // should run (the padding holds values that must not leak in), odd where they cannot.
+  for (const [shape, vec4] of [
+    [{ M: 70, N: 133, K: 40 }, false],
+    [{ M: 70, N: 133, K: 40, ldb: 136 }, true],
+    [{ M: 130, N: 45, K: 37, transA: true, lda: 132, ldb: 48 }, true],
+    [{ M: 33, N: 129, K: 38, transB: true, lda: 40, ldb: 40 }, true],
+    [{ M: 65, N: 66, K: 9, transA: true, transB: true, lda: 68, ldb: 12 }, true], // one slice
+  ] as [MatmulShape, boolean][]) {
     test(`every tile gives the same bits, close to the CPU reference: ${JSON.stringify(shape)}`, async () => {
       const gpu = await testGpu();
-      const { M, N, K } = shape;
-      const a = randn(M * K, 1);
-      const b = randn(K * N, 2);
+      const s = resolveShape(shape);
+      const { M, N, K } = s;
+      const a = randn((s.transA ? K : M) * s.lda, 1);
+      const b = randn((s.transB ? N : K) * s.ldb, 2);
       const bias = randn(N, 3);
       const want = new Float32Array(M * N);
       matmulCpu({ out: want }, { a, b, bias }, shape);
       const inputs = { a: gpu.upload(a, 'a'), b: gpu.upload(b, 'b'), bias: gpu.upload(bias, 'bias') };
       let first: Float32Array | null = null;
+      gpu.resetCounters();
       for (const name of TILE_NAMES) {
         const out = gpu.createBuffer(M * N * 4, 'out');
         matmulWith(gpu, 'tiled', { out }, inputs, shape, TILES[name]);
@@ -107,23 +111,11 @@ describe('tile candidates', () => {
         if (first) expect(got, name).toEqual(first);
         first ??= got;
       }
-    }, 120_000);
+      // The +vec4 candidates ran the vec4 kernel exactly where the shape allows it.
+      const vec4Calls = gpu.counters.kernels.get('matmul_tiled_vec4')?.calls ?? 0;
+      expect(vec4Calls).toBe(vec4 ? TILE_NAMES.filter((n) => n.endsWith('+vec4')).length : 0);
+    }, 180_000);
   }
-});
-
-describe('tuneTiles', () => {
-  test('times every candidate on each class and keeps the fastest', async () => {
-    const gpu = await testGpu();
-    const t = await tuneTiles(gpu, { shapes: QUICK_TUNE_SHAPES, reps: 1, rounds: 1 });
-    expect(t.adapter).toBe(tileTableKey(gpu).split(' | ')[0]);
-    expect(t.kernel).toBe(kernelFingerprint());
-    expect(parseTileTable(JSON.parse(JSON.stringify(t)))).toEqual(t);
-    for (const c of SIZE_CLASSES) {
-      const row = t.gflops[c];
-      for (const n of TILE_NAMES) expect(row[n]).toBeGreaterThan(0);
-      expect(row[t.tiles[c]]).toBe(Math.max(...Object.values(row)));
-    }
-  }, 300_000);
 });
 
 describe('a tile table in use', () => {
@@ -261,8 +253,15 @@ describe('rlhf-studio tune', () => {
         expect(out).toMatch(new RegExp(`^${c} +\\d+x\\d+x\\d+ +GFLOP/s: 32x32 `, 'm'));
       expect(out).toContain('quick shapes: not cached');
       expect(existsSync(join(dir, 'matmul-tiles.json'))).toBe(false);
-      const table = parseTileTable(JSON.parse(readFileSync(json, 'utf8')));
-      expect(table?.shapes).toEqual(QUICK_TUNE_SHAPES);
+      // tuneTiles' table: every candidate timed on each class, the fastest kept.
+      const table = parseTileTable(JSON.parse(readFileSync(json, 'utf8')))!;
+      expect(table.shapes).toEqual(QUICK_TUNE_SHAPES);
+      expect(table.kernel).toBe(kernelFingerprint());
+      for (const c of SIZE_CLASSES) {
+        const row = table.gflops[c];
+        for (const n of TILE_NAMES) expect(row[n]).toBeGreaterThan(0);
+        expect(row[table.tiles[c]]).toBe(Math.max(...Object.values(row)));
+      }
 
       const info = execFileSync(process.execPath, ['bin/rlhf-studio.mjs', 'info'], { encoding: 'utf8', env });
       expect(info).toMatch(/^matmul tiles: none \(software adapter: register kernels\)$/m);
