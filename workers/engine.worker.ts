@@ -29,17 +29,17 @@ async function init(): Promise<Gpu> {
   if (gpu && !gpu.lost) return gpu;
   gpu = await Gpu.create(self.navigator.gpu);
   const opened = gpu;
-  // On a hardware adapter, matmul tiles measured for it (cached in OPFS; about a second the first time).
+  opened.onLost = (e) => {
+    lastLossAt = performance.now();
+    if (gpu === opened) post({ type: 'device-lost', reason: e.reason, message: e.message });
+  };
+  // On a hardware adapter, matmul tiles measured for it (cached in OPFS; a second or a few, once).
   await tunedTiles(opened, opfsTileCache()).catch((e) =>
     post({
       type: 'error',
       error: errorInfo(e, 'measuring matmul tile sizes (the built-in choice is used instead)'),
     }),
   );
-  opened.onLost = (e) => {
-    lastLossAt = performance.now();
-    if (gpu === opened) post({ type: 'device-lost', reason: e.reason, message: e.message });
-  };
   post({ type: 'ready', adapter: opened.adapter });
   return opened;
 }

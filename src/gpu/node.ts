@@ -3,10 +3,11 @@
  * browser bundle never imports it. Dawn finds the machine's Vulkan driver; on a machine without a
  * GPU, scripts/swiftshader.mjs points it at SwiftShader before the process starts.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { create, globals } from 'webgpu';
+import { writeFileAtomic } from '../cli/atomic-folder.ts';
 import { tunedTiles, type TileCacheStore } from '../ops/matmul-tune.ts';
 import { Gpu } from './gpu.ts';
 
@@ -40,7 +41,7 @@ export function nodeCacheDir(): string {
   return env.RLHF_STUDIO_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'rlhf-studio');
 }
 
-/** matmul-tiles.json in the cache folder, replaced whole (written beside it, then renamed). */
+/** matmul-tiles.json in the cache folder, replaced whole (writeFileAtomic: beside it, flushed, renamed). */
 export function nodeTileCache(dir: string = nodeCacheDir()): TileCacheStore {
   const file = join(dir, 'matmul-tiles.json');
   return {
@@ -51,11 +52,6 @@ export function nodeTileCache(dir: string = nodeCacheDir()): TileCacheStore {
         return null;
       }
     },
-    write: async (text) => {
-      mkdirSync(dir, { recursive: true });
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, text);
-      renameSync(tmp, file);
-    },
+    write: async (text) => writeFileAtomic(file, new TextEncoder().encode(text)),
   };
 }

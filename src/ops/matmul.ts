@@ -257,7 +257,8 @@ function checkTile(t: TileConfig, gpu: Gpu): void {
     threads <= gpu.adapter.limits.maxComputeInvocationsPerWorkgroup &&
     (TM * BK) % WG_X === 0 &&
     (TN * BK) % WG_Y === 0 &&
-    (!t.PREFETCH || (TM * WG_Y * BK <= STAGE_MAX * threads && TN * WG_X * BK <= STAGE_MAX * threads)) &&
+    TM * WG_Y * BK <= STAGE_MAX * threads &&
+    TN * WG_X * BK <= STAGE_MAX * threads &&
     (!t.VEC4 ||
       (t.PREFETCH && (TM * WG_Y * BK) % (4 * threads) === 0 && (TN * WG_X * BK) % (4 * threads) === 0));
   if (!ok) throw new Error(`matmul: tile ${JSON.stringify(t)} does not split evenly`);

@@ -157,6 +157,27 @@ fn put_b(r: u32, tid: u32, v: f32) {
   tile_b[s.y * (BN / 4u + PAD) + s.x / 4u][s.x % 4u] = v;
 }
 
+// A thread's share of both slices at k0, in registers; then into workgroup memory.
+alias Stage = array<f32, STAGE_MAX>;
+
+fn fetch(base_a: u32, base_b: u32, m0: u32, n0: u32, k0: u32, tid: u32, sa: ptr<function, Stage>, sb: ptr<function, Stage>) {
+  for (var r = 0u; r < BM * BK / (WG_X * WG_Y); r++) {
+    (*sa)[r] = load_a(base_a, m0, k0, r, tid);
+  }
+  for (var r = 0u; r < BN * BK / (WG_X * WG_Y); r++) {
+    (*sb)[r] = load_b(base_b, n0, k0, r, tid);
+  }
+}
+
+fn put(tid: u32, sa: ptr<function, Stage>, sb: ptr<function, Stage>) {
+  for (var r = 0u; r < BM * BK / (WG_X * WG_Y); r++) {
+    put_a(r, tid, (*sa)[r]);
+  }
+  for (var r = 0u; r < BN * BK / (WG_X * WG_Y); r++) {
+    put_b(r, tid, (*sb)[r]);
+  }
+}
+
 // A thread's TM x TN micro-tile: acc[(4*i + r) * GN + j] is row 4*(i*WG_Y + y) + r of the block,
 // columns 4*(j*WG_X + x) .. + 3 (GM = TM/4 row groups, GN = TN/4 column groups).
 alias Acc = array<vec4<f32>, TM_MAX * TN_MAX / 4u>;
@@ -214,52 +235,27 @@ fn matmul_tiled(
   @builtin(local_invocation_index) tid: u32,
   @builtin(workgroup_id) wid: vec3<u32>,
 ) {
-  let threads = WG_X * WG_Y;
-  let NA = BM * BK / threads; // elements of each A slice a thread stages
-  let NB = BN * BK / threads;
   let m0 = wid.y * BM;
   let n0 = wid.x * BN;
   let base_a = wid.z * p.stride_a;
   let base_b = wid.z * p.stride_b;
 
-  var stage_a: array<f32, STAGE_MAX>;
-  var stage_b: array<f32, STAGE_MAX>;
+  var stage_a: Stage;
+  var stage_b: Stage;
   if (PREFETCH) {
-    for (var r = 0u; r < NA; r++) {
-      stage_a[r] = load_a(base_a, m0, 0u, r, tid);
-    }
-    for (var r = 0u; r < NB; r++) {
-      stage_b[r] = load_b(base_b, n0, 0u, r, tid);
-    }
+    fetch(base_a, base_b, m0, n0, 0u, tid, &stage_a, &stage_b);
   }
   var acc: Acc;
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     // Stage op(A)[m0.., k0..] and op(B)[k0.., n0..] in workgroup memory (zeros outside the matrix).
-    if (PREFETCH) {
-      for (var r = 0u; r < NA; r++) {
-        put_a(r, tid, stage_a[r]);
-      }
-      for (var r = 0u; r < NB; r++) {
-        put_b(r, tid, stage_b[r]);
-      }
-    } else {
-      for (var r = 0u; r < NA; r++) {
-        put_a(r, tid, load_a(base_a, m0, k0, r, tid));
-      }
-      for (var r = 0u; r < NB; r++) {
-        put_b(r, tid, load_b(base_b, n0, k0, r, tid));
-      }
+    if (!PREFETCH) {
+      fetch(base_a, base_b, m0, n0, k0, tid, &stage_a, &stage_b);
     }
+    put(tid, &stage_a, &stage_b);
     workgroupBarrier();
     if (PREFETCH && k0 + BK < p.K) {
-      for (var r = 0u; r < NA; r++) {
-        stage_a[r] = load_a(base_a, m0, k0 + BK, r, tid);
-      }
-      for (var r = 0u; r < NB; r++) {
-        stage_b[r] = load_b(base_b, n0, k0 + BK, r, tid);
-      }
+      fetch(base_a, base_b, m0, n0, k0 + BK, tid, &stage_a, &stage_b);
     }
-
     mma_slice(lid.x, lid.y, &acc);
     workgroupBarrier();
   }
@@ -358,44 +354,46 @@ fn put_b4(r: u32, tid: u32, v: vec4<f32>) {
   tile_b[s.y * SB + s.x / 4u] = v;
 }
 
+alias Stage4 = array<vec4<f32>, STAGE_MAX / 4u>;
+
+fn fetch4(base_a: u32, base_b: u32, m0: u32, n0: u32, k0: u32, tid: u32, sa: ptr<function, Stage4>, sb: ptr<function, Stage4>) {
+  for (var r = 0u; r < BM * BK / (4u * WG_X * WG_Y); r++) {
+    (*sa)[r] = load_a4(base_a, m0, k0, r, tid);
+  }
+  for (var r = 0u; r < BN * BK / (4u * WG_X * WG_Y); r++) {
+    (*sb)[r] = load_b4(base_b, n0, k0, r, tid);
+  }
+}
+
+fn put4(tid: u32, sa: ptr<function, Stage4>, sb: ptr<function, Stage4>) {
+  for (var r = 0u; r < BM * BK / (4u * WG_X * WG_Y); r++) {
+    put_a4(r, tid, (*sa)[r]);
+  }
+  for (var r = 0u; r < BN * BK / (4u * WG_X * WG_Y); r++) {
+    put_b4(r, tid, (*sb)[r]);
+  }
+}
+
 @compute @workgroup_size(WG_X, WG_Y)
 fn matmul_tiled_vec4(
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(local_invocation_index) tid: u32,
   @builtin(workgroup_id) wid: vec3<u32>,
 ) {
-  let threads = WG_X * WG_Y;
-  let NA = BM * BK / (4u * threads); // vec4s of each A slice a thread stages
-  let NB = BN * BK / (4u * threads);
   let m0 = wid.y * BM;
   let n0 = wid.x * BN;
   let base_a = wid.z * p.stride_a;
   let base_b = wid.z * p.stride_b;
 
-  var stage_a: array<vec4<f32>, STAGE_MAX / 4u>;
-  var stage_b: array<vec4<f32>, STAGE_MAX / 4u>;
-  for (var r = 0u; r < NA; r++) {
-    stage_a[r] = load_a4(base_a, m0, 0u, r, tid);
-  }
-  for (var r = 0u; r < NB; r++) {
-    stage_b[r] = load_b4(base_b, n0, 0u, r, tid);
-  }
+  var stage_a: Stage4;
+  var stage_b: Stage4;
+  fetch4(base_a, base_b, m0, n0, 0u, tid, &stage_a, &stage_b);
   var acc: Acc;
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
-    for (var r = 0u; r < NA; r++) {
-      put_a4(r, tid, stage_a[r]);
-    }
-    for (var r = 0u; r < NB; r++) {
-      put_b4(r, tid, stage_b[r]);
-    }
+    put4(tid, &stage_a, &stage_b);
     workgroupBarrier();
     if (k0 + BK < p.K) {
-      for (var r = 0u; r < NA; r++) {
-        stage_a[r] = load_a4(base_a, m0, k0 + BK, r, tid);
-      }
-      for (var r = 0u; r < NB; r++) {
-        stage_b[r] = load_b4(base_b, n0, k0 + BK, r, tid);
-      }
+      fetch4(base_a, base_b, m0, n0, k0 + BK, tid, &stage_a, &stage_b);
     }
     mma_slice(lid.x, lid.y, &acc);
     workgroupBarrier();
